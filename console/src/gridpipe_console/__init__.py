@@ -1,0 +1,1 @@
+"""Web console that shows alerts live."""

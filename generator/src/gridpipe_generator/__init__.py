@@ -1,0 +1,1 @@
+"""Load generator: realistic grid and rocket streams with labelled anomalies and malformed records."""

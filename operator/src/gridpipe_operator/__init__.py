@@ -1,0 +1,1 @@
+"""kopf operator reconciling GridPipeline resources on Kubernetes."""

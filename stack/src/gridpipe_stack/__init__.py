@@ -1,0 +1,1 @@
+"""Provisioning and supervision of gridpipe's real local services."""

@@ -1,0 +1,139 @@
+"""gridctl: the one command line for gridpipe. Subcommand groups of other packages plug in by entry point."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from importlib.metadata import entry_points
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from gridpipe_stack import stack as local_stack
+from gridpipe_stack.config import StackConfig
+from gridpipe_stack.errors import StackError
+from gridpipe_stack.java import find_java
+from gridpipe_stack.provision import provision as provision_components
+
+app = typer.Typer(help="gridpipe: streaming anomaly detection on Kafka and Flink.", no_args_is_help=True)
+stack_app = typer.Typer(help="The real local services (Kafka, Apicurio, Flink, Prometheus) as plain processes.",
+                        no_args_is_help=True)
+app.add_typer(stack_app, name="stack")
+console = Console()
+err_console = Console(stderr=True)
+
+StackName = Annotated[str | None, typer.Option("--name", help="Stack name (its run directory); env GRIDPIPE_STACK.")]
+
+
+def _fail(error: StackError) -> None:
+    if error.detail:
+        err_console.print(error.detail, style="dim", highlight=False, markup=False, soft_wrap=True)
+    err_console.print(f"[bold red]error:[/] {error}", highlight=False, soft_wrap=True)
+    raise typer.Exit(2)
+
+
+def _echo(message: str) -> None:
+    console.print(message, highlight=False)
+
+
+@stack_app.command()
+def provision(verify: Annotated[bool, typer.Option(help="Re-hash every cached file.")] = False) -> None:
+    """Download and verify every pinned component into the cache (nothing to do when present)."""
+    cfg = StackConfig.from_env()
+    try:
+        provision_components(cfg.cache_dir, find_java(), _echo, rehash=verify)
+    except StackError as error:
+        _fail(error)
+    _echo(f"all components present and verified in {cfg.cache_dir}")
+
+
+@stack_app.command()
+def up(name: StackName = None) -> None:
+    """Start the stack (idempotent): each service is checked ready before the next starts."""
+    cfg = StackConfig.from_env(name)
+    _echo(f"stack '{cfg.name}': run directory {cfg.run_dir}")
+    try:
+        local_stack.up(cfg, _echo)
+    except StackError as error:
+        _fail(error)
+    _echo(f"logs: {cfg.logs_dir}    Flink UI: {cfg.flink_url}    Prometheus: {cfg.prometheus_url}")
+
+
+@stack_app.command()
+def down(name: StackName = None) -> None:
+    """Stop every service and verify that no process of the stack is left."""
+    cfg = StackConfig.from_env(name)
+    report = local_stack.down(cfg, _echo)
+    if report.killed_leftovers:
+        _echo(f"killed {len(report.killed_leftovers)} leftover process(es): {report.killed_leftovers}")
+    _echo(f"stack '{cfg.name}' is down; no process left behind (checked) in {report.seconds:.1f}s")
+
+
+@stack_app.command()
+def status(name: StackName = None) -> None:
+    """Show each service's state, pid, uptime and log."""
+    cfg = StackConfig.from_env(name)
+    processes = local_stack.status(cfg)
+    if not processes:
+        _echo(f"stack '{cfg.name}' is not running (run directory {cfg.run_dir})")
+        raise typer.Exit(1)
+    table = Table(title=f"stack '{cfg.name}'")
+    for column in ("service", "state", "pid", "uptime", "log"):
+        table.add_column(column)
+    for p in processes:
+        table.add_row(p.name, p.state, str(p.pid or "-"), f"{p.uptime:.0f}s", str(p.log))
+    console.print(table)
+    _echo(f"Kafka {cfg.kafka_bootstrap}  registry {cfg.registry_url}  Flink {cfg.flink_url}  "
+          f"Prometheus {cfg.prometheus_url}")
+
+
+@stack_app.command()
+def logs(
+    service: Annotated[str, typer.Argument(help="kafka, apicurio, flink-jobmanager, flink-taskmanager, prometheus")],
+    lines: Annotated[int, typer.Option("-n", help="How many lines.")] = 50,
+    follow: Annotated[bool, typer.Option("-f", help="Keep printing as the log grows.")] = False,
+    name: StackName = None,
+) -> None:
+    """Print a service's log."""
+    cfg = StackConfig.from_env(name)
+    log = cfg.logs_dir / f"{service}.log"
+    if not log.is_file():
+        known = sorted(p.stem for p in cfg.logs_dir.glob("*.log")) if cfg.logs_dir.is_dir() else []
+        _fail(StackError(f"no log for '{service}' in {cfg.logs_dir}", f"pick one of: {', '.join(known) or 'none yet'}"))
+    command = ["tail", "-n", str(lines), *(["-F"] if follow else []), str(log)]
+    raise typer.Exit(subprocess.call(command))
+
+
+@stack_app.command()
+def lock() -> None:
+    """Regenerate the artifact lock from versions.py (maintainers, after changing a pin)."""
+    from gridpipe_stack.lockgen import generate
+
+    try:
+        generate(_echo)
+    except StackError as error:
+        _fail(error)
+
+
+def _load_plugins() -> None:
+    for entry in entry_points(group="gridpipe.cli"):
+        plugin = entry.load()
+        if isinstance(plugin, typer.Typer):
+            app.add_typer(plugin, name=entry.name)
+        else:
+            app.command(name=entry.name)(plugin)
+
+
+def main() -> None:
+    _load_plugins()
+    try:
+        app()
+    except StackError as error:
+        err_console.print(f"[bold red]error:[/] {error}", highlight=False)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,146 @@
+"""Provision every real component into the per-user cache: idempotent, verified, with progress.
+
+Maven artifacts come from the pinned lock; PyFlink comes from the uv lock (it is a Python dependency) and gets
+the connector, format and filesystem jars linked in where it looks for them; Prometheus comes from Debian.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import shutil
+import subprocess
+import tarfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from gridpipe_stack.errors import StackError
+from gridpipe_stack.fetch import PinnedFile, ensure_files, sha256_of
+from gridpipe_stack.java import Java
+from gridpipe_stack.maven import LockedFile, load_lock
+from gridpipe_stack.reporter import build_reporter
+from gridpipe_stack.versions import APICURIO
+
+Echo = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class Installation:
+    """Where provisioning put each component; what services are started from."""
+
+    kafka_classpath: tuple[Path, ...]
+    jmx_agent: Path
+    apicurio_jar: Path
+    flink_home: Path
+    prometheus: Path
+
+
+def _pinned(cache_dir: Path, files: list[LockedFile]) -> list[PinnedFile]:
+    return [PinnedFile(f.url, f.sha256, f.size, cache_dir / "maven" / f.path) for f in files]
+
+
+def flink_home() -> Path:
+    spec = importlib.util.find_spec("pyflink")
+    if spec is None or not spec.submodule_search_locations:
+        raise StackError("PyFlink (apache-flink) is not installed in this environment", "run `uv sync`")
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+def _extract_once(archive: PinnedFile, into: Path) -> Path:
+    """Unpack ``archive`` into ``into`` unless a completed unpack of the same bytes is already there."""
+    marker = into / ".gridpipe-extracted"
+    if marker.is_file() and marker.read_text().strip() == archive.sha256:
+        return into
+    staging = into.with_name(into.name + ".partial")
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    with tarfile.open(archive.target) as tar:
+        tar.extractall(staging, filter="data")
+    (staging / ".gridpipe-extracted").write_text(archive.sha256)
+    shutil.rmtree(into, ignore_errors=True)
+    staging.rename(into)
+    return into
+
+
+def _link_into(directory: Path, files: list[Path], owned_by: Path) -> None:
+    """Symlink ``files`` into ``directory``, and drop links of ours (pointing under ``owned_by``) that are stale."""
+    directory.mkdir(parents=True, exist_ok=True)
+    wanted = {f.name: f for f in files}
+    for entry in directory.iterdir():
+        if entry.is_symlink() and str(os.readlink(entry)).startswith(str(owned_by)) and entry.name not in wanted:
+            entry.unlink()
+    for name, source in wanted.items():
+        link = directory / name
+        if link.is_symlink() and Path(os.readlink(link)) == source:
+            continue
+        link.unlink(missing_ok=True)
+        link.symlink_to(source)
+
+
+def install_flink_extras(home: Path, lib_jars: list[Path], s3_plugin: list[Path], cache_dir: Path) -> None:
+    _link_into(home / "lib", lib_jars, cache_dir)
+    _link_into(home / "plugins" / "s3-fs-hadoop", s3_plugin, cache_dir)
+    # A standalone session cluster runs Python jobs only with flink-python on its classpath.
+    python_jar = next((home / "opt").glob("flink-python-*.jar"), None)
+    if python_jar is None:
+        raise StackError(f"no flink-python jar in {home / 'opt'}", "reinstall PyFlink: `uv sync --reinstall-package apache-flink`")
+    target = home / "lib" / python_jar.name
+    if not target.exists():
+        target.symlink_to(python_jar)
+
+
+def ensure_prometheus(echo: Echo) -> Path:
+    found = shutil.which("prometheus")
+    if found:
+        return Path(found)
+    if os.geteuid() != 0 or shutil.which("apt-get") is None:
+        raise StackError("Prometheus is not installed", "install Debian's package: sudo apt-get install prometheus")
+    echo("installing Prometheus from Debian's packages (apt-get install prometheus)…")
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    for command in (["apt-get", "update", "-qq"],
+                    ["apt-get", "install", "-y", "-q", "--no-install-recommends", "prometheus"]):
+        done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
+        if done.returncode != 0:
+            tail = " ".join(done.stderr.strip().splitlines()[-2:])
+            raise StackError(f"`{' '.join(command)}` failed: {tail}", "install it by hand: apt-get install prometheus")
+    found = shutil.which("prometheus")
+    if not found:
+        raise StackError("apt-get installed prometheus but it is not on PATH", "check /usr/bin/prometheus")
+    return Path(found)
+
+
+def provision(cache_dir: Path, java: Java, echo: Echo = print, *, rehash: bool = False) -> Installation:
+    lock = load_lock()
+    pinned = {name: _pinned(cache_dir, files) for name, files in lock.items()}
+    everything = [f for files in pinned.values() for f in files]
+    fetched = ensure_files(everything, label="downloading pinned artifacts", rehash=rehash)
+    if fetched:
+        echo(f"fetched and verified {fetched} file(s) into {cache_dir / 'maven'}")
+
+    (apicurio_archive,) = pinned["apicurio"]
+    apicurio_dir = _extract_once(apicurio_archive, cache_dir / f"apicurio-registry-{APICURIO}")
+    apicurio_jar = apicurio_dir / f"apicurio-registry-app-{APICURIO}-runner.jar"
+    if not apicurio_jar.is_file():
+        raise StackError(f"{apicurio_jar} missing after unpacking", f"delete {apicurio_dir} and run again")
+
+    home = flink_home()
+    install_flink_extras(
+        home,
+        [f.target for f in pinned["flink-lib"]],
+        [f.target for f in pinned["flink-s3-plugin"]],
+        cache_dir,
+    )
+    build_reporter(java, home, cache_dir)
+    (jmx_agent,) = pinned["jmx-exporter"]
+    return Installation(
+        kafka_classpath=tuple(f.target for f in pinned["kafka"]),
+        jmx_agent=jmx_agent.target,
+        apicurio_jar=apicurio_jar,
+        flink_home=home,
+        prometheus=ensure_prometheus(echo),
+    )
+
+
+def verify_archive(path: Path, sha256: str) -> bool:
+    return path.is_file() and sha256_of(path) == sha256

@@ -1,0 +1,264 @@
+"""The local stack's services: how each is configured, started, and judged ready.
+
+``plan_services`` is pure apart from writing config files: it turns a StackConfig and an Installation into the
+ordered list of Service definitions that the supervisor runs. A new service (InfluxDB, S3 storage) is a new
+``_<name>`` function here plus its entry in ``plan_services``.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from gridpipe_stack import probes
+from gridpipe_stack.config import HOST, StackConfig
+from gridpipe_stack.java import Java
+from gridpipe_stack.provision import Installation
+from gridpipe_stack.reporter import FACTORY as LOOPBACK_REPORTER_FACTORY
+
+
+@dataclass(frozen=True)
+class Service:
+    name: str
+    command: list[str]
+    ports: dict[str, int]
+    probe: probes.Probe
+    ready_timeout: float
+    url: str = ""
+    env: dict[str, str] = field(default_factory=dict)
+    directory: Path | None = None
+    depends_on: tuple[str, ...] = ()
+    stop_timeout: int = 30
+
+
+def _write(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path
+
+
+_LOG4J2_CONSOLE = """status = warn
+appender.console.type = Console
+appender.console.name = STDOUT
+appender.console.layout.type = PatternLayout
+appender.console.layout.pattern = [%d] %p %m (%c)%n
+rootLogger.level = INFO
+rootLogger.appenderRef.stdout.ref = STDOUT
+logger.kafka.name = kafka
+logger.kafka.level = WARN
+logger.kafka.additivity = true
+logger.apache.name = org.apache.kafka
+logger.apache.level = WARN
+"""
+
+
+def _kafka(cfg: StackConfig, inst: Installation, java: Java) -> Service:
+    conf = cfg.conf_dir / "kafka"
+    data = cfg.data_dir / "kafka"
+    p = cfg.ports
+    properties = {
+        "process.roles": "broker,controller",
+        "node.id": "1",
+        "controller.quorum.voters": f"1@{HOST}:{p.kafka_controller}",
+        "listeners": f"PLAINTEXT://{HOST}:{p.kafka},CONTROLLER://{HOST}:{p.kafka_controller}",
+        "advertised.listeners": f"PLAINTEXT://{HOST}:{p.kafka}",
+        "controller.listener.names": "CONTROLLER",
+        "inter.broker.listener.name": "PLAINTEXT",
+        "listener.security.protocol.map": "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+        "log.dirs": str(data),
+        "num.partitions": "3",
+        "offsets.topic.replication.factor": "1",
+        "transaction.state.log.replication.factor": "1",
+        "transaction.state.log.min.isr": "1",
+        "share.coordinator.state.topic.replication.factor": "1",
+        "share.coordinator.state.topic.min.isr": "1",
+        # Flink's exactly-once producer asks for 1 h transactions; the broker default caps them at 15 min.
+        "transaction.max.timeout.ms": "3600000",
+        "group.initial.rebalance.delay.ms": "0",
+        "auto.create.topics.enable": "true",
+    }
+    server = _write(conf / "server.properties", "".join(f"{k}={v}\n" for k, v in properties.items()))
+    log4j = _write(conf / "log4j2.properties", _LOG4J2_CONSOLE)
+    jmx = _write(conf / "jmx-exporter.yaml", "lowercaseOutputName: true\nrules:\n  - pattern: '.*'\n")
+    classpath = ":".join(str(j) for j in inst.kafka_classpath)
+    jvm = [
+        str(java.executable), "-Xms256m", "-Xmx1g", "-XX:+UseG1GC", "-Djava.awt.headless=true",
+        f"-Dlog4j2.configurationFile={log4j}", f"-Dkafka.logs.dir={cfg.logs_dir}",
+        f"-javaagent:{inst.jmx_agent}={HOST}:{p.kafka_metrics}:{jmx}",
+        "-cp", classpath,
+    ]
+    # Format the KRaft storage on first start only; the cluster id is kept in the stack's config directory.
+    cluster_id_file = conf / "cluster-id"
+    if not cluster_id_file.exists():
+        cluster_id_file.write_text(uuid.uuid4().hex[:22])
+    format_cmd = " ".join(
+        [*jvm[:1], f"-Dlog4j2.configurationFile={log4j}", "-cp", classpath, "kafka.tools.StorageTool", "format",
+         "-t", cluster_id_file.read_text().strip(), "-c", str(server), "--ignore-formatted"]
+    )
+    launcher = _write(
+        conf / "start-kafka.sh",
+        "#!/bin/sh\nset -e\n"
+        f"[ -f '{data}/meta.properties' ] || {format_cmd} >/dev/null\n"
+        f"exec {' '.join(jvm)} kafka.Kafka {server}\n",
+    )
+    launcher.chmod(0o755)
+    return Service(
+        name="kafka",
+        command=[str(launcher)],
+        ports={"broker": p.kafka, "controller": p.kafka_controller, "metrics": p.kafka_metrics},
+        probe=probes.kafka_metadata(cfg.kafka_bootstrap),
+        ready_timeout=90,
+        url=cfg.kafka_bootstrap,
+    )
+
+
+def _apicurio(cfg: StackConfig, inst: Installation, java: Java) -> Service:
+    data = cfg.data_dir / "apicurio"
+    data.mkdir(parents=True, exist_ok=True)
+    settings = {
+        "quarkus.http.host": HOST,
+        "quarkus.http.port": str(cfg.ports.apicurio),
+        # H2 on disk: schema ids must survive a restart or records already in Kafka stop decoding.
+        "apicurio.storage.kind": "sql",
+        "apicurio.storage.sql.kind": "h2",
+        "apicurio.datasource.url": f"jdbc:h2:file:{data}/registry",
+        "apicurio.rest.deletion.artifact.enabled": "true",
+        "apicurio.rest.deletion.artifact-version.enabled": "true",
+        "apicurio.rest.deletion.group.enabled": "true",
+        "quarkus.log.console.format": "%d{HH:mm:ss,SSS} %-5p [%c{2.}] %s%e%n",
+    }
+    return Service(
+        name="apicurio",
+        command=[str(java.executable), "-Xms128m", "-Xmx768m",
+                 *(f"-D{k}={v}" for k, v in settings.items()), "-jar", str(inst.apicurio_jar)],
+        ports={"http": cfg.ports.apicurio},
+        probe=probes.apicurio_ready(cfg.apicurio_url),
+        ready_timeout=120,
+        url=cfg.apicurio_url,
+        directory=data,
+    )
+
+
+def _flatten(tree: dict[str, object], prefix: str = "") -> dict[str, object]:
+    flat: dict[str, object] = {}
+    for key, value in tree.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            flat.update(_flatten(value, f"{name}."))
+        else:
+            flat[name] = value
+    return flat
+
+
+def flink_settings(cfg: StackConfig) -> dict[str, object]:
+    p = cfg.ports
+    low, high = p.flink_metrics
+    return {
+        "jobmanager.rpc.address": HOST,
+        "jobmanager.rpc.port": p.flink_rpc,
+        "jobmanager.bind-host": HOST,
+        "jobmanager.memory.process.size": "1024m",
+        "taskmanager.bind-host": HOST,
+        "taskmanager.host": HOST,
+        "taskmanager.memory.process.size": "2048m",
+        "taskmanager.numberOfTaskSlots": 4,
+        "parallelism.default": 1,
+        "rest.address": HOST,
+        "rest.bind-address": HOST,
+        "rest.port": p.flink_rest,
+        "metrics.reporter.prom.factory.class": LOOPBACK_REPORTER_FACTORY,
+        "metrics.reporter.prom.host": HOST,
+        "metrics.reporter.prom.port": f"{low}-{high}",
+        "python.executable": str(cfg.python),
+        "python.client.executable": str(cfg.python),
+        "execution.checkpointing.dir": (cfg.data_dir / "flink" / "checkpoints").as_uri(),
+        "execution.checkpointing.savepoint-dir": (cfg.data_dir / "flink" / "savepoints").as_uri(),
+        "web.tmpdir": str(cfg.data_dir / "flink" / "web"),
+        "io.tmp.dirs": str(cfg.data_dir / "flink" / "tmp"),
+        "restart-strategy.type": "exponential-delay",
+    }
+
+
+def _flink(cfg: StackConfig, inst: Installation, java: Java) -> list[Service]:
+    conf = cfg.conf_dir / "flink"
+    defaults = yaml.safe_load((inst.flink_home / "conf" / "config.yaml").read_text()) or {}
+    settings = {**_flatten(defaults), **flink_settings(cfg)}
+    _write(conf / "config.yaml", yaml.safe_dump(settings, sort_keys=True))
+    for name in ("log4j-console.properties", "log4j-cli.properties", "log4j.properties", "logback-console.xml"):
+        _write(conf / name, (inst.flink_home / "conf" / name).read_text())
+    env = {
+        "JAVA_HOME": str(java.home),
+        "FLINK_CONF_DIR": str(conf),
+        "FLINK_LOG_DIR": str(cfg.logs_dir / "flink"),
+        "FLINK_PID_DIR": str(cfg.run_dir),
+    }
+    for directory in (cfg.logs_dir / "flink", cfg.data_dir / "flink" / "web", cfg.data_dir / "flink" / "tmp"):
+        directory.mkdir(parents=True, exist_ok=True)
+    bin_dir = inst.flink_home / "bin"
+    jobmanager = Service(
+        name="flink-jobmanager",
+        command=["bash", str(bin_dir / "jobmanager.sh"), "start-foreground"],
+        ports={"rest": cfg.ports.flink_rest, "rpc": cfg.ports.flink_rpc},
+        probe=probes.flink_jobmanager(cfg.flink_url),
+        ready_timeout=90,
+        url=cfg.flink_url,
+        env=env,
+    )
+    taskmanager = Service(
+        name="flink-taskmanager",
+        command=["bash", str(bin_dir / "taskmanager.sh"), "start-foreground"],
+        ports={},
+        probe=probes.flink_taskmanager(cfg.flink_url),
+        ready_timeout=90,
+        env=env,
+        depends_on=("flink-jobmanager",),
+    )
+    return [jobmanager, taskmanager]
+
+
+def prometheus_config(cfg: StackConfig) -> dict[str, object]:
+    p = cfg.ports
+
+    def job(name: str, targets: list[int], path: str = "/metrics") -> dict[str, object]:
+        return {"job_name": name, "metrics_path": path,
+                "static_configs": [{"targets": [f"{HOST}:{port}" for port in targets]}]}
+
+    return {
+        "global": {"scrape_interval": "5s", "evaluation_interval": "5s"},
+        "scrape_configs": [
+            job("prometheus", [p.prometheus]),
+            job("kafka", [p.kafka_metrics]),
+            job("flink", list(p.flink_metrics)),
+            job("apicurio", [p.apicurio]),
+        ],
+    }
+
+
+def _prometheus(cfg: StackConfig, inst: Installation) -> Service:
+    config = _write(cfg.conf_dir / "prometheus" / "prometheus.yml", yaml.safe_dump(prometheus_config(cfg)))
+    return Service(
+        name="prometheus",
+        command=[str(inst.prometheus), f"--config.file={config}",
+                 f"--storage.tsdb.path={cfg.data_dir / 'prometheus'}",
+                 f"--web.listen-address={HOST}:{cfg.ports.prometheus}", "--web.enable-lifecycle",
+                 "--storage.tsdb.retention.time=2d"],
+        ports={"http": cfg.ports.prometheus},
+        probe=probes.prometheus_ready(cfg.prometheus_url),
+        ready_timeout=30,
+        url=cfg.prometheus_url,
+    )
+
+
+def plan_services(cfg: StackConfig, inst: Installation, java: Java) -> list[Service]:
+    """All services in start order: each starts after those before it are ready."""
+    for directory in (cfg.conf_dir, cfg.logs_dir, cfg.data_dir):
+        directory.mkdir(parents=True, exist_ok=True)
+    return [
+        _kafka(cfg, inst, java),
+        _apicurio(cfg, inst, java),
+        *_flink(cfg, inst, java),
+        _prometheus(cfg, inst),
+    ]

@@ -1,0 +1,74 @@
+"""Every pinned version of a real component, in one place.
+
+Changing a Maven pin means regenerating ``artifacts.lock.json`` with ``gridctl stack lock``; the lock holds the
+resolved closure of each component with the SHA-256 of every file, and provisioning verifies against it.
+PyFlink itself is pinned in ``stack/pyproject.toml`` (``apache-flink==FLINK``) and locked by uv.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+MAVEN_CENTRAL = "https://repo1.maven.org/maven2"
+
+KAFKA = "4.2.2"
+LOG4J = "2.25.5"
+JMX_EXPORTER = "1.0.1"
+# 3.1 and later are compiled for Java 21; 3.0.x runs on the Java 17 that Kafka and Flink use.
+APICURIO = "3.0.9"
+FLINK = "2.2.1"
+FLINK_KAFKA_CONNECTOR = "5.0.0-2.2"
+# Flink publishes its format and filesystem jars per minor release; 2.2.0 is the newest of the 2.2 line.
+FLINK_FORMATS = "2.2.0"
+HADOOP_CLIENT = "3.3.6"
+JAVA_MIN = 17
+
+
+@dataclass(frozen=True)
+class MavenComponent:
+    """A set of Maven artifacts provisioned together.
+
+    ``roots`` are coordinates ``group:artifact[:type[:classifier]]:version``. When ``transitive`` is set the lock
+    generator resolves their runtime closure, minus any ``group:artifact`` listed in ``exclude``.
+    """
+
+    name: str
+    roots: tuple[str, ...]
+    transitive: bool = False
+    exclude: tuple[str, ...] = field(default_factory=tuple)
+
+
+COMPONENTS: tuple[MavenComponent, ...] = (
+    MavenComponent(
+        "kafka",
+        (
+            f"org.apache.kafka:kafka_2.13:{KAFKA}",
+            # Kafka's pom leaves the slf4j binding to the distribution; without it the broker logs nothing.
+            f"org.apache.logging.log4j:log4j-slf4j-impl:{LOG4J}",
+        ),
+        transitive=True,
+    ),
+    MavenComponent("jmx-exporter", (f"io.prometheus.jmx:jmx_prometheus_javaagent:{JMX_EXPORTER}",)),
+    MavenComponent("apicurio", (f"io.apicurio:apicurio-registry-app:tar.gz:all:{APICURIO}",)),
+    MavenComponent(
+        "flink-lib",
+        (
+            f"org.apache.flink:flink-sql-connector-kafka:{FLINK_KAFKA_CONNECTOR}",
+            f"org.apache.flink:flink-sql-avro-confluent-registry:{FLINK_FORMATS}",
+            # flink-sql-parquet (the shaded bundle) is not published for 2.2, so the plain format and its closure.
+            f"org.apache.flink:flink-parquet:{FLINK_FORMATS}",
+            f"org.apache.hadoop:hadoop-client-api:{HADOOP_CLIENT}",
+            f"org.apache.hadoop:hadoop-client-runtime:{HADOOP_CLIENT}",
+        ),
+        transitive=True,
+        # Flink's own lib/ already provides logging; the rest are annotations with no runtime role.
+        exclude=(
+            "org.slf4j:slf4j-api",
+            "com.google.code.findbugs:jsr305",
+            "javax.annotation:javax.annotation-api",
+            "org.apache.flink:flink-core",
+            "org.apache.flink:flink-annotations",
+        ),
+    ),
+    MavenComponent("flink-s3-plugin", (f"org.apache.flink:flink-s3-fs-hadoop:{FLINK_FORMATS}",)),
+)
