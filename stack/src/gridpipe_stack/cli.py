@@ -21,8 +21,8 @@ app = typer.Typer(help="gridpipe: streaming anomaly detection on Kafka and Flink
 stack_app = typer.Typer(help="The real local services (Kafka, Apicurio, Flink, Prometheus) as plain processes.",
                         no_args_is_help=True)
 app.add_typer(stack_app, name="stack")
-console = Console()
-err_console = Console(stderr=True)
+console = Console(soft_wrap=True)
+err_console = Console(stderr=True, soft_wrap=True)
 
 StackName = Annotated[str | None, typer.Option("--name", help="Stack name (its run directory); env GRIDPIPE_STACK.")]
 
@@ -104,6 +104,31 @@ def logs(
         _fail(StackError(f"no log for '{service}' in {cfg.logs_dir}", f"pick one of: {', '.join(known) or 'none yet'}"))
     command = ["tail", "-n", str(lines), *(["-F"] if follow else []), str(log)]
     raise typer.Exit(subprocess.call(command))
+
+
+@app.command()
+def smoke(
+    records: Annotated[int, typer.Option(help="How many readings to send through.")] = 1000,
+    name: StackName = None,
+) -> None:
+    """Run the smoke pipeline: Avro readings -> Kafka -> Flink SQL (flags surges) -> Kafka, and read them back."""
+    from gridpipe_stack import flinksql
+    from gridpipe_stack import smoke as smoke_pipeline
+
+    cfg = StackConfig.from_env(name)
+    topics = smoke_pipeline.SmokeTopics()
+    try:
+        job_id = smoke_pipeline.run_smoke_job(cfg, topics)
+        flinksql.wait_for_state(cfg, job_id, "RUNNING")
+        readings = smoke_pipeline.sample_readings(records)
+        schema_id = smoke_pipeline.produce_readings(cfg, topics.source, readings)
+        _echo(f"sent {records} Avro readings to '{topics.source}' (registry schema id {schema_id})")
+        flagged = sum(1 for r in smoke_pipeline.consume_avro(cfg, topics.sink, records) if r["high"])
+    except StackError as error:
+        _fail(error)
+    _echo(f"Flink job {job_id} flagged {flagged} surges in '{topics.sink}'")
+    _echo(f"watch it: {cfg.flink_url}/#/job/running/{job_id}/overview   "
+          f"metrics: {cfg.prometheus_url}/graph?g0.expr=flink_taskmanager_job_task_numRecordsIn")
 
 
 @stack_app.command()

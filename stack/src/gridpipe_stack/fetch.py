@@ -98,7 +98,7 @@ def _download(pinned: PinnedFile, client: httpx.Client, progress: Progress, task
             last_error = f"SHA-256 mismatch (got {digest.hexdigest()[:12]}…, expected {pinned.sha256[:12]}…)"
         progress.advance(task, -received)
         partial.unlink(missing_ok=True)
-        time.sleep(min(2**attempt, 8))
+        time.sleep(0.5 * 2**attempt)
     raise StackError(
         f"could not fetch {pinned.url} after {_ATTEMPTS} attempts: {last_error}",
         "check the network route to Maven Central, or run `gridctl stack lock` if a pin was changed on purpose",

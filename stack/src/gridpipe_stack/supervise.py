@@ -171,12 +171,15 @@ class Supervisor:
                                  log_tail(log))
             if time.monotonic() > deadline:
                 raise StackError(
-                    f"{svc.name} did not become ready within {svc.ready_timeout:.0f}s",
+                    f"{svc.name} did not become ready within {svc.ready_timeout:.3g}s",
                     f"read its log ({log}); if the machine is just slow, raise GRIDPIPE_READY_TIMEOUT_SCALE",
                     log_tail(log),
                 )
             time.sleep(0.25)
         return time.monotonic() - began
+
+    def stop(self, name: str) -> None:
+        self._rpc.supervisor.stopProcess(name, True)
 
     def shutdown(self, names_in_stop_order: list[str], echo: Echo) -> None:
         if not self.running():

@@ -1,0 +1,97 @@
+"""Pure logic of the stack: no services, no network."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from gridpipe_stack.config import Ports, StackConfig
+from gridpipe_stack.errors import StackError
+from gridpipe_stack.fetch import PinnedFile, is_verified, sha256_of
+from gridpipe_stack.java import parse_major
+from gridpipe_stack.maven import Coordinate, load_lock
+from gridpipe_stack.services import flink_settings, prometheus_config
+from gridpipe_stack.supervise import render_supervisor_conf
+
+pytestmark = pytest.mark.unit
+
+
+def test_coordinate_forms_round_trip() -> None:
+    plain = Coordinate.parse("org.apache.kafka:kafka_2.13:4.2.2")
+    assert plain.repo_path == "org/apache/kafka/kafka_2.13/4.2.2/kafka_2.13-4.2.2.jar"
+    archive = Coordinate.parse("io.apicurio:apicurio-registry-app:tar.gz:all:3.0.9")
+    assert archive.file_name == "apicurio-registry-app-3.0.9-all.tar.gz"
+    assert Coordinate.parse(str(archive)) == archive
+    with pytest.raises(ValueError, match="not a Maven coordinate"):
+        Coordinate.parse("just-a-name")
+
+
+def test_lock_pins_every_component_by_sha256() -> None:
+    lock = load_lock()
+    assert set(lock) == {"kafka", "jmx-exporter", "apicurio", "flink-lib", "flink-s3-plugin"}
+    for files in lock.values():
+        assert files
+        for f in files:
+            assert len(f.sha256) == 64 and f.size > 0 and f.url.startswith("https://")
+
+
+@pytest.mark.parametrize(
+    ("output", "major"),
+    [('openjdk version "17.0.15" 2025-04-15', 17), ('java version "1.8.0_402"', 8),
+     ('openjdk version "21" 2023-09-19', 21), ("no version here", None)],
+)
+def test_java_major_version_is_parsed(output: str, major: int | None) -> None:
+    assert parse_major(output) == major
+
+
+def test_ports_of_two_bases_never_overlap() -> None:
+    def all_ports(p: Ports) -> set[int]:
+        return {p.kafka, p.kafka_controller, p.kafka_metrics, p.apicurio, p.flink_rest, p.flink_rpc,
+                p.prometheus, *p.flink_metrics}
+
+    dev, test = all_ports(Ports(18000)), all_ports(Ports(28000))
+    assert len(dev) == 9 and not dev & test
+
+
+def test_everything_binds_loopback(tmp_path: Path) -> None:
+    cfg = StackConfig(run_dir=tmp_path)
+    settings = flink_settings(cfg)
+    for key in ("jobmanager.bind-host", "taskmanager.bind-host", "rest.bind-address", "metrics.reporter.prom.host"):
+        assert settings[key] == "127.0.0.1"
+    targets = [t for job in prometheus_config(cfg)["scrape_configs"]  # type: ignore[union-attr]
+               for c in job["static_configs"] for t in c["targets"]]
+    assert targets and all(t.startswith("127.0.0.1:") for t in targets)
+
+
+def test_supervisor_config_escapes_percent_and_marks_processes(tmp_path: Path) -> None:
+    from gridpipe_stack.probes import http_ok
+    from gridpipe_stack.services import Service
+
+    cfg = StackConfig(run_dir=tmp_path)
+    svc = Service("echo", ["echo", "100%"], {}, http_ok("http://127.0.0.1:1"), 1.0, env={"A": "x%y"})
+    text = render_supervisor_conf(cfg, [svc])
+    assert "command=echo 100%%" in text
+    assert 'A="x%%y"' in text
+    assert f'GRIDPIPE_STACK_MARK="{tmp_path}"' in text
+    assert "stopasgroup=true" in text and "killasgroup=true" in text
+
+
+def test_cached_file_is_rehashed_when_it_changes(tmp_path: Path) -> None:
+    target = tmp_path / "artifact.jar"
+    target.write_bytes(b"x" * 1000)
+    pinned = PinnedFile("https://unused.invalid/a.jar", sha256_of(target), 1000, target)
+    assert is_verified(pinned)
+    stamp = json.loads(target.with_name("artifact.jar.verified").read_text())
+    assert stamp["sha256"] == pinned.sha256
+    target.write_bytes(b"y" * 1000)  # same size, other bytes: the stamp no longer matches, so it is re-hashed
+    assert not is_verified(pinned)
+    target.write_bytes(b"x" * 999)
+    assert not is_verified(pinned)
+
+
+def test_stack_error_is_one_line_with_a_fix() -> None:
+    error = StackError("port 1 is taken", "free it")
+    assert str(error) == "port 1 is taken -- fix: free it"
+    assert "\n" not in str(error)
