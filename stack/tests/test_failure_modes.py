@@ -24,8 +24,7 @@ GRIDCTL = [sys.executable, "-m", "gridpipe_stack.cli"]
 
 
 def _gridctl(*args: str, env: dict[str, str], timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*GRIDCTL, *args], capture_output=True, text=True, timeout=timeout,
-                          env={**os.environ, **env})
+    return subprocess.run([*GRIDCTL, *args], capture_output=True, text=True, timeout=timeout, env={**os.environ, **env})
 
 
 def _error_line(stderr: str) -> str:
@@ -40,8 +39,11 @@ def test_port_already_taken_is_named_with_its_service(tmp_path: Path) -> None:
         squatter.bind((HOST, cfg.ports.apicurio))
         squatter.listen()
         began = time.monotonic()
-        done = _gridctl("stack", "up", env={"GRIDPIPE_PORT_BASE": "29100", "GRIDPIPE_RUN_DIR": str(tmp_path),
-                                            "GRIDPIPE_STACK": "ports"})
+        done = _gridctl(
+            "stack",
+            "up",
+            env={"GRIDPIPE_PORT_BASE": "29100", "GRIDPIPE_RUN_DIR": str(tmp_path), "GRIDPIPE_STACK": "ports"},
+        )
     assert done.returncode == 2
     line = _error_line(done.stderr)
     assert f"port {cfg.ports.apicurio} on 127.0.0.1 (apicurio http) is already in use" in line
@@ -51,8 +53,15 @@ def test_port_already_taken_is_named_with_its_service(tmp_path: Path) -> None:
 
 
 def test_missing_java_is_reported(tmp_path: Path) -> None:
-    done = _gridctl("stack", "up", env={"GRIDPIPE_JAVA_HOME": str(tmp_path / "no-jdk"),
-                                        "GRIDPIPE_RUN_DIR": str(tmp_path), "GRIDPIPE_PORT_BASE": "29150"})
+    done = _gridctl(
+        "stack",
+        "up",
+        env={
+            "GRIDPIPE_JAVA_HOME": str(tmp_path / "no-jdk"),
+            "GRIDPIPE_RUN_DIR": str(tmp_path),
+            "GRIDPIPE_PORT_BASE": "29150",
+        },
+    )
     assert done.returncode == 2
     line = _error_line(done.stderr)
     assert "Java not found at" in line and "need Java 17+" in line and "fix: install OpenJDK 17" in line
@@ -63,10 +72,17 @@ def test_too_old_java_is_reported(tmp_path: Path) -> None:
     fake_home = tmp_path / "jdk11"
     (fake_home / "bin").mkdir(parents=True)
     java = fake_home / "bin" / "java"
-    java.write_text('#!/bin/sh\necho \'openjdk version "11.0.22" 2024-01-16\' >&2\n')
+    java.write_text("#!/bin/sh\necho 'openjdk version \"11.0.22\" 2024-01-16' >&2\n")
     java.chmod(0o755)
-    done = _gridctl("stack", "up", env={"GRIDPIPE_JAVA_HOME": str(fake_home), "GRIDPIPE_RUN_DIR": str(tmp_path),
-                                        "GRIDPIPE_PORT_BASE": "29150"})
+    done = _gridctl(
+        "stack",
+        "up",
+        env={
+            "GRIDPIPE_JAVA_HOME": str(fake_home),
+            "GRIDPIPE_RUN_DIR": str(tmp_path),
+            "GRIDPIPE_PORT_BASE": "29150",
+        },
+    )
     assert done.returncode == 2
     assert "Java 11 at" in _error_line(done.stderr) and "is too old; gridpipe needs Java 17+" in done.stderr
 

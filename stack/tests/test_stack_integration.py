@@ -72,8 +72,11 @@ def test_prometheus_scrapes_kafka_and_flink_and_a_job_metric(local_stack: StackC
     while True:
         up = {(r["metric"]["job"], r["metric"]["instance"]): r["value"][1] for r in query("up")}
         job_metric = query(f'flink_jobmanager_job_numRestarts{{job_id="{job_id}"}}')
-        ready = (up.get(("kafka", f"127.0.0.1:{local_stack.ports.kafka_metrics}")) == "1"
-                 and sum(1 for (job, _), v in up.items() if job == "flink" and v == "1") == 2 and job_metric)
+        ready = (
+            up.get(("kafka", f"127.0.0.1:{local_stack.ports.kafka_metrics}")) == "1"
+            and sum(1 for (job, _), v in up.items() if job == "flink" and v == "1") == 2
+            and job_metric
+        )
         if ready or time.monotonic() > deadline:
             break
         time.sleep(1)
@@ -86,8 +89,9 @@ def test_prometheus_scrapes_kafka_and_flink_and_a_job_metric(local_stack: StackC
 
 def test_status_lists_every_service_running(local_stack: StackConfig) -> None:
     states = {p.name: p.state for p in Supervisor(local_stack).processes()}
-    assert states == {name: "RUNNING" for name in
-                      ("kafka", "apicurio", "flink-jobmanager", "flink-taskmanager", "prometheus")}
+    assert states == {
+        name: "RUNNING" for name in ("kafka", "apicurio", "flink-jobmanager", "flink-taskmanager", "prometheus")
+    }
 
 
 def _services(cfg: StackConfig) -> list[Any]:
@@ -102,8 +106,13 @@ def test_wire_format_carries_registry_id(local_stack: StackConfig) -> None:
     topic = "it-wire"
     smoke.create_topics(local_stack, topic)
     schema_id = smoke.produce_readings(local_stack, topic, smoke.sample_readings(1))
-    consumer = Consumer({"bootstrap.servers": local_stack.kafka_bootstrap, "group.id": "it-wire",
-                         "auto.offset.reset": "earliest"})
+    consumer = Consumer(
+        {
+            "bootstrap.servers": local_stack.kafka_bootstrap,
+            "group.id": "it-wire",
+            "auto.offset.reset": "earliest",
+        }
+    )
     consumer.subscribe([topic])
     try:
         deadline = time.monotonic() + 30
@@ -114,5 +123,7 @@ def test_wire_format_carries_registry_id(local_stack: StackConfig) -> None:
     finally:
         consumer.close()
     assert message is not None
-    magic, wire_id = struct.unpack(">bI", message.value()[:5])
+    value = message.value()
+    assert value is not None
+    magic, wire_id = struct.unpack(">bI", value[:5])
     assert (magic, wire_id) == (0, schema_id)

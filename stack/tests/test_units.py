@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -39,8 +40,12 @@ def test_lock_pins_every_component_by_sha256() -> None:
 
 @pytest.mark.parametrize(
     ("output", "major"),
-    [('openjdk version "17.0.15" 2025-04-15', 17), ('java version "1.8.0_402"', 8),
-     ('openjdk version "21" 2023-09-19', 21), ("no version here", None)],
+    [
+        ('openjdk version "17.0.15" 2025-04-15', 17),
+        ('java version "1.8.0_402"', 8),
+        ('openjdk version "21" 2023-09-19', 21),
+        ("no version here", None),
+    ],
 )
 def test_java_major_version_is_parsed(output: str, major: int | None) -> None:
     assert parse_major(output) == major
@@ -48,8 +53,16 @@ def test_java_major_version_is_parsed(output: str, major: int | None) -> None:
 
 def test_ports_of_two_bases_never_overlap() -> None:
     def all_ports(p: Ports) -> set[int]:
-        return {p.kafka, p.kafka_controller, p.kafka_metrics, p.apicurio, p.flink_rest, p.flink_rpc,
-                p.prometheus, *p.flink_metrics}
+        return {
+            p.kafka,
+            p.kafka_controller,
+            p.kafka_metrics,
+            p.apicurio,
+            p.flink_rest,
+            p.flink_rpc,
+            p.prometheus,
+            *p.flink_metrics,
+        }
 
     dev, test = all_ports(Ports(18000)), all_ports(Ports(28000))
     assert len(dev) == 9 and not dev & test
@@ -58,10 +71,15 @@ def test_ports_of_two_bases_never_overlap() -> None:
 def test_everything_binds_loopback(tmp_path: Path) -> None:
     cfg = StackConfig(run_dir=tmp_path)
     settings = flink_settings(cfg)
-    for key in ("jobmanager.bind-host", "taskmanager.bind-host", "rest.bind-address", "metrics.reporter.prom.host"):
+    for key in (
+        "jobmanager.bind-host",
+        "taskmanager.bind-host",
+        "rest.bind-address",
+        "metrics.reporter.prom.host",
+    ):
         assert settings[key] == "127.0.0.1"
-    targets = [t for job in prometheus_config(cfg)["scrape_configs"]  # type: ignore[union-attr]
-               for c in job["static_configs"] for t in c["targets"]]
+    scrape_configs: Any = prometheus_config(cfg)["scrape_configs"]
+    targets = [t for job in scrape_configs for c in job["static_configs"] for t in c["targets"]]
     assert targets and all(t.startswith("127.0.0.1:") for t in targets)
 
 

@@ -18,8 +18,10 @@ from gridpipe_stack.java import find_java
 from gridpipe_stack.provision import provision as provision_components
 
 app = typer.Typer(help="gridpipe: streaming anomaly detection on Kafka and Flink.", no_args_is_help=True)
-stack_app = typer.Typer(help="The real local services (Kafka, Apicurio, Flink, Prometheus) as plain processes.",
-                        no_args_is_help=True)
+stack_app = typer.Typer(
+    help="The real local services (Kafka, Apicurio, Flink, Prometheus) as plain processes.",
+    no_args_is_help=True,
+)
 app.add_typer(stack_app, name="stack")
 console = Console(soft_wrap=True)
 err_console = Console(stderr=True, soft_wrap=True)
@@ -85,8 +87,10 @@ def status(name: StackName = None) -> None:
     for p in processes:
         table.add_row(p.name, p.state, str(p.pid or "-"), f"{p.uptime:.0f}s", str(p.log))
     console.print(table)
-    _echo(f"Kafka {cfg.kafka_bootstrap}  registry {cfg.registry_url}  Flink {cfg.flink_url}  "
-          f"Prometheus {cfg.prometheus_url}")
+    _echo(
+        f"Kafka {cfg.kafka_bootstrap}  registry {cfg.registry_url}  Flink {cfg.flink_url}  "
+        f"Prometheus {cfg.prometheus_url}"
+    )
 
 
 @stack_app.command()
@@ -127,8 +131,10 @@ def smoke(
     except StackError as error:
         _fail(error)
     _echo(f"Flink job {job_id} flagged {flagged} surges in '{topics.sink}'")
-    _echo(f"watch it: {cfg.flink_url}/#/job/running/{job_id}/overview   "
-          f"metrics: {cfg.prometheus_url}/graph?g0.expr=flink_taskmanager_job_task_numRecordsIn")
+    _echo(
+        f"watch it: {cfg.flink_url}/#/job/running/{job_id}/overview   "
+        f"metrics: {cfg.prometheus_url}/graph?g0.expr=flink_taskmanager_job_task_numRecordsIn"
+    )
 
 
 @stack_app.command()

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 HOST = "127.0.0.1"
@@ -70,10 +70,10 @@ class Ports:
 @dataclass(frozen=True)
 class StackConfig:
     name: str = "dev"
-    ports: Ports = Ports()
-    cache_dir: Path = default_cache_dir()
-    run_dir: Path = default_state_dir() / "dev"
-    python: Path = Path(sys.executable)
+    ports: Ports = field(default_factory=Ports)
+    cache_dir: Path = field(default_factory=default_cache_dir)
+    run_dir: Path = field(default_factory=lambda: default_state_dir() / "dev")
+    python: Path = field(default_factory=lambda: Path(sys.executable))
 
     @classmethod
     def from_env(cls, name: str | None = None) -> StackConfig:

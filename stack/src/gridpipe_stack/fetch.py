@@ -11,13 +11,13 @@ import hashlib
 import json
 import os
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
-from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
+from rich.progress import BarColumn, DownloadColumn, Progress, TaskID, TextColumn, TransferSpeedColumn
 
 from gridpipe_stack.errors import StackError
 
@@ -70,7 +70,7 @@ def is_verified(pinned: PinnedFile, *, rehash: bool = False) -> bool:
     return True
 
 
-def _download(pinned: PinnedFile, client: httpx.Client, progress: Progress, task: int) -> None:
+def _download(pinned: PinnedFile, client: httpx.Client, progress: Progress, task: TaskID) -> None:
     target = pinned.target
     target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_name(f".{target.name}.{os.getpid()}.part")
@@ -91,9 +91,7 @@ def _download(pinned: PinnedFile, client: httpx.Client, progress: Progress, task
         else:
             if digest.hexdigest() == pinned.sha256:
                 partial.replace(target)
-                _stamp_path(target).write_text(
-                    json.dumps({**_stamp_of(target), "sha256": pinned.sha256})
-                )
+                _stamp_path(target).write_text(json.dumps({**_stamp_of(target), "sha256": pinned.sha256}))
                 return
             last_error = f"SHA-256 mismatch (got {digest.hexdigest()[:12]}…, expected {pinned.sha256[:12]}…)"
         progress.advance(task, -received)
@@ -111,17 +109,18 @@ def ensure_files(files: Sequence[PinnedFile], *, label: str, rehash: bool = Fals
     if not missing:
         return 0
     total = sum(f.size for f in missing)
-    columns = (TextColumn(f"[bold]{label}[/] {{task.fields[count]}}"), BarColumn(), DownloadColumn(),
-               TransferSpeedColumn())
-    with Progress(*columns, transient=False) as progress, httpx.Client(
-        timeout=_TIMEOUT, follow_redirects=True
-    ) as client:
+    columns = (
+        TextColumn(f"[bold]{label}[/] {{task.fields[count]}}"),
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+    )
+    with (
+        Progress(*columns, transient=False) as progress,
+        httpx.Client(timeout=_TIMEOUT, follow_redirects=True) as client,
+    ):
         task = progress.add_task(label, total=total, count=f"{len(missing)} file(s)")
         with ThreadPoolExecutor(max_workers=workers) as pool:
             for future in [pool.submit(_download, f, client, progress, task) for f in missing]:
                 future.result()
     return len(missing)
-
-
-def total_size(files: Iterable[PinnedFile]) -> int:
-    return sum(f.size for f in files)

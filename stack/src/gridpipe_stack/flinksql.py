@@ -60,8 +60,10 @@ def wait_for_state(cfg: StackConfig, job_id: str, wanted: str = "RUNNING", timeo
         if state in {"FAILED", "CANCELED", "FINISHED"} and state != wanted:
             break
         time.sleep(0.5)
-    raise StackError(f"Flink job {job_id} is {state}, not {wanted}, after {timeout:.0f}s",
-                     f"open {cfg.flink_url}/#/job/running/{job_id}/exceptions or read the JobManager log")
+    raise StackError(
+        f"Flink job {job_id} is {state}, not {wanted}, after {timeout:.0f}s",
+        f"open {cfg.flink_url}/#/job/running/{job_id}/exceptions or read the JobManager log",
+    )
 
 
 def cancel(cfg: StackConfig, job_id: str) -> None:

@@ -40,8 +40,10 @@ def resolve_closure(component: MavenComponent) -> list[Coordinate]:
     if not component.transitive:
         return roots
     if shutil.which("mvn") is None:
-        raise StackError("mvn not found; the lock generator resolves closures with Maven",
-                         "install Maven (apt-get install maven)")
+        raise StackError(
+            "mvn not found; the lock generator resolves closures with Maven",
+            "install Maven (apt-get install maven)",
+        )
     dependencies = "\n".join(
         _DEPENDENCY.format(c=c, classifier=f"<classifier>{c.classifier}</classifier>" if c.classifier else "")
         for c in roots
@@ -50,8 +52,17 @@ def resolve_closure(component: MavenComponent) -> list[Coordinate]:
         (Path(tmp) / "pom.xml").write_text(_POM.format(name=component.name, dependencies=dependencies))
         out = Path(tmp) / "deps.txt"
         subprocess.run(
-            ["mvn", "-q", "-B", "dependency:list", "-DincludeScope=runtime", f"-DoutputFile={out}", "-Dsort=true"],
-            cwd=tmp, check=True,
+            [
+                "mvn",
+                "-q",
+                "-B",
+                "dependency:list",
+                "-DincludeScope=runtime",
+                f"-DoutputFile={out}",
+                "-Dsort=true",
+            ],
+            cwd=tmp,
+            check=True,
         )
         listed = out.read_text().splitlines()
     closure = []

@@ -30,7 +30,7 @@ def kafka_metadata(bootstrap: str) -> Probe:
         admin = AdminClient({"bootstrap.servers": bootstrap, "log_level": 0, "socket.timeout.ms": 2000})
         try:
             return len(admin.list_topics(timeout=2).brokers) > 0
-        except Exception:  # noqa: BLE001 - KafkaException and transport errors all mean "not yet"
+        except Exception:
             return False
 
     return probe

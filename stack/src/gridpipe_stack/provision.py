@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from gridpipe_stack.errors import StackError
-from gridpipe_stack.fetch import PinnedFile, ensure_files, sha256_of
+from gridpipe_stack.fetch import PinnedFile, ensure_files
 from gridpipe_stack.java import Java
 from gridpipe_stack.maven import LockedFile, load_lock
 from gridpipe_stack.reporter import build_reporter
@@ -68,11 +68,11 @@ def _link_into(directory: Path, files: list[Path], owned_by: Path) -> None:
     directory.mkdir(parents=True, exist_ok=True)
     wanted = {f.name: f for f in files}
     for entry in directory.iterdir():
-        if entry.is_symlink() and str(os.readlink(entry)).startswith(str(owned_by)) and entry.name not in wanted:
+        if entry.is_symlink() and str(entry.readlink()).startswith(str(owned_by)) and entry.name not in wanted:
             entry.unlink()
     for name, source in wanted.items():
         link = directory / name
-        if link.is_symlink() and Path(os.readlink(link)) == source:
+        if link.is_symlink() and link.readlink() == source:
             continue
         link.unlink(missing_ok=True)
         link.symlink_to(source)
@@ -84,7 +84,10 @@ def install_flink_extras(home: Path, lib_jars: list[Path], s3_plugin: list[Path]
     # A standalone session cluster runs Python jobs only with flink-python on its classpath.
     python_jar = next((home / "opt").glob("flink-python-*.jar"), None)
     if python_jar is None:
-        raise StackError(f"no flink-python jar in {home / 'opt'}", "reinstall PyFlink: `uv sync --reinstall-package apache-flink`")
+        raise StackError(
+            f"no flink-python jar in {home / 'opt'}",
+            "reinstall PyFlink: `uv sync --reinstall-package apache-flink`",
+        )
     target = home / "lib" / python_jar.name
     if not target.exists():
         target.symlink_to(python_jar)
@@ -98,8 +101,10 @@ def ensure_prometheus(echo: Echo) -> Path:
         raise StackError("Prometheus is not installed", "install Debian's package: sudo apt-get install prometheus")
     echo("installing Prometheus from Debian's packages (apt-get install prometheus)…")
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    for command in (["apt-get", "update", "-qq"],
-                    ["apt-get", "install", "-y", "-q", "--no-install-recommends", "prometheus"]):
+    for command in (
+        ["apt-get", "update", "-qq"],
+        ["apt-get", "install", "-y", "-q", "--no-install-recommends", "prometheus"],
+    ):
         done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
         if done.returncode != 0:
             tail = " ".join(done.stderr.strip().splitlines()[-2:])
@@ -140,7 +145,3 @@ def provision(cache_dir: Path, java: Java, echo: Echo = print, *, rehash: bool =
         flink_home=home,
         prometheus=ensure_prometheus(echo),
     )
-
-
-def verify_archive(path: Path, sha256: str) -> bool:
-    return path.is_file() and sha256_of(path) == sha256

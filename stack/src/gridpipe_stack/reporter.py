@@ -40,17 +40,31 @@ def build_reporter(java: Java, flink_home: Path, cache_dir: Path) -> Path:
     if not jar.is_file():
         javac = java.executable.resolve().parent / "javac"
         if not javac.is_file():
-            raise StackError(f"no javac beside {java.executable}; a JDK (not only a JRE) is needed",
-                             "install openjdk-17-jdk-headless, or point JAVA_HOME at a JDK")
-        classpath = ":".join(str(p) for p in [*(flink_home / "lib").glob("flink-dist-*.jar"),
-                                               *plugin_dir.glob("flink-metrics-prometheus-*.jar")])
+            raise StackError(
+                f"no javac beside {java.executable}; a JDK (not only a JRE) is needed",
+                "install openjdk-17-jdk-headless, or point JAVA_HOME at a JDK",
+            )
+        classpath = ":".join(
+            str(p)
+            for p in [
+                *(flink_home / "lib").glob("flink-dist-*.jar"),
+                *plugin_dir.glob("flink-metrics-prometheus-*.jar"),
+            ]
+        )
         with tempfile.TemporaryDirectory() as out:
             sources = [str(p) for p in _source_files() if p.suffix == ".java"]
-            done = subprocess.run([str(javac), "-nowarn", "--release", "17", "-cp", classpath, "-d", out, *sources],
-                                  capture_output=True, text=True, timeout=300)
+            done = subprocess.run(
+                [str(javac), "-nowarn", "--release", "17", "-cp", classpath, "-d", out, *sources],
+                capture_output=True,
+                text=True,
+                timeout=300,
+            )
             if done.returncode != 0:
-                raise StackError("compiling the loopback Prometheus reporter failed",
-                                 "check that PyFlink and the JDK match versions.py", done.stderr)
+                raise StackError(
+                    "compiling the loopback Prometheus reporter failed",
+                    "check that PyFlink and the JDK match versions.py",
+                    done.stderr,
+                )
             jar.parent.mkdir(parents=True, exist_ok=True)
             staging = jar.with_suffix(".partial")
             with zipfile.ZipFile(staging, "w", zipfile.ZIP_DEFLATED) as archive:

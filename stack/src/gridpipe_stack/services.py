@@ -30,7 +30,6 @@ class Service:
     url: str = ""
     env: dict[str, str] = field(default_factory=dict)
     directory: Path | None = None
-    depends_on: tuple[str, ...] = ()
     stop_timeout: int = 30
 
 
@@ -85,18 +84,35 @@ def _kafka(cfg: StackConfig, inst: Installation, java: Java) -> Service:
     jmx = _write(conf / "jmx-exporter.yaml", "lowercaseOutputName: true\nrules:\n  - pattern: '.*'\n")
     classpath = ":".join(str(j) for j in inst.kafka_classpath)
     jvm = [
-        str(java.executable), "-Xms256m", "-Xmx1g", "-XX:+UseG1GC", "-Djava.awt.headless=true",
-        f"-Dlog4j2.configurationFile={log4j}", f"-Dkafka.logs.dir={cfg.logs_dir}",
+        str(java.executable),
+        "-Xms256m",
+        "-Xmx1g",
+        "-XX:+UseG1GC",
+        "-Djava.awt.headless=true",
+        f"-Dlog4j2.configurationFile={log4j}",
+        f"-Dkafka.logs.dir={cfg.logs_dir}",
         f"-javaagent:{inst.jmx_agent}={HOST}:{p.kafka_metrics}:{jmx}",
-        "-cp", classpath,
+        "-cp",
+        classpath,
     ]
     # Format the KRaft storage on first start only; the cluster id is kept in the stack's config directory.
     cluster_id_file = conf / "cluster-id"
     if not cluster_id_file.exists():
         cluster_id_file.write_text(uuid.uuid4().hex[:22])
     format_cmd = " ".join(
-        [*jvm[:1], f"-Dlog4j2.configurationFile={log4j}", "-cp", classpath, "kafka.tools.StorageTool", "format",
-         "-t", cluster_id_file.read_text().strip(), "-c", str(server), "--ignore-formatted"]
+        [
+            *jvm[:1],
+            f"-Dlog4j2.configurationFile={log4j}",
+            "-cp",
+            classpath,
+            "kafka.tools.StorageTool",
+            "format",
+            "-t",
+            cluster_id_file.read_text().strip(),
+            "-c",
+            str(server),
+            "--ignore-formatted",
+        ]
     )
     launcher = _write(
         conf / "start-kafka.sh",
@@ -132,8 +148,14 @@ def _apicurio(cfg: StackConfig, inst: Installation, java: Java) -> Service:
     }
     return Service(
         name="apicurio",
-        command=[str(java.executable), "-Xms128m", "-Xmx768m",
-                 *(f"-D{k}={v}" for k, v in settings.items()), "-jar", str(inst.apicurio_jar)],
+        command=[
+            str(java.executable),
+            "-Xms128m",
+            "-Xmx768m",
+            *(f"-D{k}={v}" for k, v in settings.items()),
+            "-jar",
+            str(inst.apicurio_jar),
+        ],
         ports={"http": cfg.ports.apicurio},
         probe=probes.apicurio_ready(cfg.apicurio_url),
         ready_timeout=120,
@@ -187,7 +209,12 @@ def _flink(cfg: StackConfig, inst: Installation, java: Java) -> list[Service]:
     defaults = yaml.safe_load((inst.flink_home / "conf" / "config.yaml").read_text()) or {}
     settings = {**_flatten(defaults), **flink_settings(cfg)}
     _write(conf / "config.yaml", yaml.safe_dump(settings, sort_keys=True))
-    for name in ("log4j-console.properties", "log4j-cli.properties", "log4j.properties", "logback-console.xml"):
+    for name in (
+        "log4j-console.properties",
+        "log4j-cli.properties",
+        "log4j.properties",
+        "logback-console.xml",
+    ):
         _write(conf / name, (inst.flink_home / "conf" / name).read_text())
     env = {
         "JAVA_HOME": str(java.home),
@@ -214,7 +241,6 @@ def _flink(cfg: StackConfig, inst: Installation, java: Java) -> list[Service]:
         probe=probes.flink_taskmanager(cfg.flink_url),
         ready_timeout=90,
         env=env,
-        depends_on=("flink-jobmanager",),
     )
     return [jobmanager, taskmanager]
 
@@ -223,8 +249,11 @@ def prometheus_config(cfg: StackConfig) -> dict[str, object]:
     p = cfg.ports
 
     def job(name: str, targets: list[int], path: str = "/metrics") -> dict[str, object]:
-        return {"job_name": name, "metrics_path": path,
-                "static_configs": [{"targets": [f"{HOST}:{port}" for port in targets]}]}
+        return {
+            "job_name": name,
+            "metrics_path": path,
+            "static_configs": [{"targets": [f"{HOST}:{port}" for port in targets]}],
+        }
 
     return {
         "global": {"scrape_interval": "5s", "evaluation_interval": "5s"},
@@ -241,10 +270,14 @@ def _prometheus(cfg: StackConfig, inst: Installation) -> Service:
     config = _write(cfg.conf_dir / "prometheus" / "prometheus.yml", yaml.safe_dump(prometheus_config(cfg)))
     return Service(
         name="prometheus",
-        command=[str(inst.prometheus), f"--config.file={config}",
-                 f"--storage.tsdb.path={cfg.data_dir / 'prometheus'}",
-                 f"--web.listen-address={HOST}:{cfg.ports.prometheus}", "--web.enable-lifecycle",
-                 "--storage.tsdb.retention.time=2d"],
+        command=[
+            str(inst.prometheus),
+            f"--config.file={config}",
+            f"--storage.tsdb.path={cfg.data_dir / 'prometheus'}",
+            f"--web.listen-address={HOST}:{cfg.ports.prometheus}",
+            "--web.enable-lifecycle",
+            "--storage.tsdb.retention.time=2d",
+        ],
         ports={"http": cfg.ports.prometheus},
         probe=probes.prometheus_ready(cfg.prometheus_url),
         ready_timeout=30,

@@ -38,7 +38,7 @@ def _registry(cfg: StackConfig) -> Any:
 
 
 def create_topics(cfg: StackConfig, *names: str, partitions: int = 1) -> None:
-    from confluent_kafka.admin import AdminClient, NewTopic
+    from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
     admin = AdminClient({"bootstrap.servers": cfg.kafka_bootstrap})
     existing = admin.list_topics(timeout=10).topics
@@ -79,16 +79,24 @@ def consume_avro(cfg: StackConfig, topic: str, count: int, timeout: float = 60) 
     from confluent_kafka.serialization import MessageField, SerializationContext
 
     deserializer = AvroDeserializer(_registry(cfg))
-    consumer = Consumer({"bootstrap.servers": cfg.kafka_bootstrap, "group.id": f"smoke-{time.time_ns()}",
-                         "auto.offset.reset": "earliest", "enable.auto.commit": False})
+    consumer = Consumer(
+        {
+            "bootstrap.servers": cfg.kafka_bootstrap,
+            "group.id": f"smoke-{time.time_ns()}",
+            "auto.offset.reset": "earliest",
+            "enable.auto.commit": False,
+        }
+    )
     consumer.subscribe([topic])
     deadline = time.monotonic() + timeout
     seen = 0
     try:
         while seen < count:
             if time.monotonic() > deadline:
-                raise StackError(f"read {seen} of {count} records from {topic} in {timeout:.0f}s",
-                                 "check the Flink job's exceptions in the Flink UI")
+                raise StackError(
+                    f"read {seen} of {count} records from {topic} in {timeout:.0f}s",
+                    "check the Flink job's exceptions in the Flink UI",
+                )
             message = consumer.poll(0.5)
             if message is None or message.error():
                 continue
@@ -109,12 +117,19 @@ def flag_job_sql(cfg: StackConfig, topics: SmokeTopics, threshold: float = 250.0
         )
 
     ddl = [
-        table("readings", topics.source, "meter_id STRING NOT NULL, ts TIMESTAMP(3) NOT NULL, voltage DOUBLE NOT NULL",
-              ", 'scan.startup.mode'='earliest-offset', 'properties.group.id'='gridpipe-smoke'"),
-        table("flagged", topics.sink,
-              "meter_id STRING NOT NULL, ts TIMESTAMP(3) NOT NULL, voltage DOUBLE NOT NULL, high BOOLEAN NOT NULL"),
+        table(
+            "readings",
+            topics.source,
+            "meter_id STRING NOT NULL, ts TIMESTAMP(3) NOT NULL, voltage DOUBLE NOT NULL",
+            ", 'scan.startup.mode'='earliest-offset', 'properties.group.id'='gridpipe-smoke'",
+        ),
+        table(
+            "flagged",
+            topics.sink,
+            "meter_id STRING NOT NULL, ts TIMESTAMP(3) NOT NULL, voltage DOUBLE NOT NULL, high BOOLEAN NOT NULL",
+        ),
     ]
-    insert = f"INSERT INTO flagged SELECT meter_id, ts, voltage, voltage > {threshold} FROM readings"
+    insert = f"INSERT INTO flagged SELECT meter_id, ts, voltage, voltage > {threshold} FROM readings"  # noqa: S608 - a float and our own table names
     return ddl, insert
 
 
@@ -132,6 +147,10 @@ def sample_readings(count: int, start_ms: int | None = None) -> list[dict[str, A
     """Readings around 230 V where every tenth is a 280 V surge the job must flag."""
     start_ms = start_ms if start_ms is not None else int(time.time() * 1000)
     return [
-        {"meter_id": f"meter-{i % 10:03d}", "ts": start_ms + i, "voltage": 280.0 if i % 10 == 9 else 230.0 + (i % 7) / 10}
+        {
+            "meter_id": f"meter-{i % 10:03d}",
+            "ts": start_ms + i,
+            "voltage": 280.0 if i % 10 == 9 else 230.0 + (i % 7) / 10,
+        }
         for i in range(count)
     ]

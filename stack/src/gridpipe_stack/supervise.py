@@ -19,6 +19,7 @@ import xmlrpc.client
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from supervisor.xmlrpc import SupervisorTransport
 
@@ -89,8 +90,8 @@ def check_ports_free(services: list[Service]) -> None:
             if port_in_use(port):
                 raise StackError(
                     f"port {port} on {HOST} ({svc.name} {role}) is already in use by another process",
-                    "stop that process (`ss -ltnp 'sport = :%d'` names it), `gridctl stack down` if it is an old "
-                    "gridpipe stack, or move this stack with GRIDPIPE_PORT_BASE=<another base>" % port,
+                    f"stop that process (`ss -ltnp 'sport = :{port}'` names it), `gridctl stack down` if it is an "
+                    "old gridpipe stack, or move this stack with GRIDPIPE_PORT_BASE=<another base>",
                 )
 
 
@@ -114,7 +115,7 @@ class Supervisor:
         self.order_file = cfg.run_dir / "start-order"
 
     @property
-    def _rpc(self) -> xmlrpc.client.ServerProxy:
+    def _rpc(self) -> Any:  # XML-RPC answers are dynamically typed
         transport = SupervisorTransport(None, None, serverurl=f"unix://{self.socket}")
         return xmlrpc.client.ServerProxy("http://127.0.0.1", transport=transport)
 
@@ -130,8 +131,11 @@ class Supervisor:
         self.conf.write_text(render_supervisor_conf(self.cfg, services))
         self.order_file.write_text("".join(f"{s.name}\n" for s in services))
         self.socket.unlink(missing_ok=True)
-        subprocess.run([sys.executable, "-m", "supervisor.supervisord", "-c", str(self.conf)], check=True,
-                       timeout=_SUPERVISOR_START_TIMEOUT)
+        subprocess.run(
+            [sys.executable, "-m", "supervisor.supervisord", "-c", str(self.conf)],
+            check=True,
+            timeout=_SUPERVISOR_START_TIMEOUT,
+        )
         deadline = time.monotonic() + _SUPERVISOR_START_TIMEOUT
         while not self.running():
             if time.monotonic() > deadline:
@@ -167,8 +171,9 @@ class Supervisor:
         while not svc.probe():
             state = self.process(svc.name).state
             if state in {"FATAL", "EXITED", "BACKOFF"}:
-                raise StackError(f"{svc.name} exited while starting (state {state})", f"read its log: {log}",
-                                 log_tail(log))
+                raise StackError(
+                    f"{svc.name} exited while starting (state {state})", f"read its log: {log}", log_tail(log)
+                )
             if time.monotonic() > deadline:
                 raise StackError(
                     f"{svc.name} did not become ready within {svc.ready_timeout:.3g}s",

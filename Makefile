@@ -1,0 +1,40 @@
+# gridpipe: `make up` runs the product locally, `make test` runs every test. Both set everything up first.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+UV := $(shell command -v uv 2>/dev/null || echo python3 -m uv)
+GRIDCTL := $(UV) run --frozen gridctl
+
+.PHONY: setup up down status test lint unit integration
+
+## setup: install uv if missing, the locked Python workspace, and every pinned service into the cache
+setup:
+	@$(UV) --version >/dev/null 2>&1 || { echo "installing uv from PyPI…"; python3 -m pip install --quiet uv; }
+	$(UV) sync --frozen
+	$(GRIDCTL) stack provision
+
+## up: start Kafka, Apicurio, Flink and Prometheus, then run the pipeline through them
+up: setup
+	$(GRIDCTL) stack up
+	$(GRIDCTL) smoke
+
+down:
+	$(GRIDCTL) stack down
+
+status:
+	$(GRIDCTL) stack status
+
+## lint: ruff and mypy, as CI runs them
+lint:
+	$(UV) run --frozen ruff check .
+	$(UV) run --frozen ruff format --check .
+	$(UV) run --frozen mypy .
+
+## test: everything CI runs, from a fresh clone
+test: setup lint
+	$(UV) run --frozen pytest
+
+unit:
+	$(UV) run --frozen pytest -m unit
+
+integration: setup
+	$(UV) run --frozen pytest -m integration
