@@ -125,9 +125,10 @@ def smoke(
         job_id = smoke_pipeline.run_smoke_job(cfg, topics)
         flinksql.wait_for_state(cfg, job_id, "RUNNING")
         readings = smoke_pipeline.sample_readings(records)
+        start = smoke_pipeline.end_offsets(cfg, topics.sink)
         schema_id = smoke_pipeline.produce_readings(cfg, topics.source, readings)
         _echo(f"sent {records} Avro readings to '{topics.source}' (registry schema id {schema_id})")
-        flagged = sum(1 for r in smoke_pipeline.consume_avro(cfg, topics.sink, records) if r["high"])
+        flagged = sum(1 for r in smoke_pipeline.consume_avro(cfg, topics.sink, records, start=start) if r["high"])
     except StackError as error:
         _fail(error)
     _echo(f"Flink job {job_id} flagged {flagged} surges in '{topics.sink}'")

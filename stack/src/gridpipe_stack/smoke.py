@@ -73,21 +73,36 @@ def produce_readings(cfg: StackConfig, topic: str, readings: list[dict[str, Any]
     return int(_registry(cfg).get_latest_version(f"{topic}-value").schema_id)
 
 
-def consume_avro(cfg: StackConfig, topic: str, count: int, timeout: float = 60) -> Iterator[dict[str, Any]]:
-    from confluent_kafka import Consumer
+def end_offsets(cfg: StackConfig, topic: str) -> dict[int, int]:
+    """The next offset of every partition of ``topic``: where records produced from now on will land."""
+    from confluent_kafka import Consumer, TopicPartition
+
+    consumer = Consumer({"bootstrap.servers": cfg.kafka_bootstrap, "group.id": "gridpipe-offsets"})
+    try:
+        partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
+        return {p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1] for p in partitions}
+    finally:
+        consumer.close()
+
+
+def consume_avro(
+    cfg: StackConfig, topic: str, count: int, timeout: float = 60, start: dict[int, int] | None = None
+) -> Iterator[dict[str, Any]]:
+    """Decode ``count`` records of ``topic``, from ``start`` offsets per partition or else from the beginning."""
+    from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
     from confluent_kafka.schema_registry.avro import AvroDeserializer
     from confluent_kafka.serialization import MessageField, SerializationContext
 
     deserializer = AvroDeserializer(_registry(cfg))
     consumer = Consumer(
-        {
-            "bootstrap.servers": cfg.kafka_bootstrap,
-            "group.id": f"smoke-{time.time_ns()}",
-            "auto.offset.reset": "earliest",
-            "enable.auto.commit": False,
-        }
+        {"bootstrap.servers": cfg.kafka_bootstrap, "group.id": f"smoke-{time.time_ns()}", "enable.auto.commit": False}
     )
-    consumer.subscribe([topic])
+    offsets = (
+        start
+        if start is not None
+        else {p: OFFSET_BEGINNING for p in consumer.list_topics(topic, timeout=10).topics[topic].partitions}
+    )
+    consumer.assign([TopicPartition(topic, p, o) for p, o in offsets.items()])
     deadline = time.monotonic() + timeout
     seen = 0
     try:
