@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 from importlib.metadata import entry_points
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -158,13 +158,27 @@ def _load_plugins() -> None:
             app.command(name=entry.name)(plugin)
 
 
-def main() -> None:
-    _load_plugins()
+def run_with_one_line_errors(command: Any) -> None:
+    """Run a click command so that bad flags end in one line naming the problem, and exit code 2."""
+    from typer._click.exceptions import ClickException  # typer vendors click
+    from typer.exceptions import Abort
+
     try:
-        app()
+        code = command.main(standalone_mode=False)
+    except ClickException as error:
+        print(f"error: {error.format_message()} (see --help)", file=sys.stderr)
+        sys.exit(2)
+    except Abort:
+        sys.exit(130)
     except StackError as error:
         err_console.print(f"[bold red]error:[/] {error}", highlight=False)
         sys.exit(2)
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+def main() -> None:
+    _load_plugins()
+    run_with_one_line_errors(typer.main.get_command(app))
 
 
 if __name__ == "__main__":

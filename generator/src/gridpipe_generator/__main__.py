@@ -1,0 +1,3 @@
+from gridpipe_generator.cli import main
+
+main()
