@@ -15,6 +15,7 @@ setup:
 ## up: start Kafka, Apicurio, Flink and Prometheus, then run the pipeline through them
 up: setup
 	$(GRIDCTL) stack up
+	$(GRIDCTL) schemas register
 	$(GRIDCTL) smoke
 
 down:
