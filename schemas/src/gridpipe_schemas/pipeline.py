@@ -1,0 +1,302 @@
+"""The GridPipeline resource: one definition for the job's validation and the Kubernetes CRD.
+
+Field types, bounds, patterns and defaults are declared once here as pydantic models. Rules that relate fields are
+declared once as CEL expressions (``CEL_RULES``): the CRD carries them as ``x-kubernetes-validations`` for the API
+server, and ``validate_pipeline`` evaluates the very same expressions with cel-python. The CRD schema is generated
+from these models (``gridpipe_schemas.crd``), so the job and the cluster cannot disagree about what is valid.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, ClassVar, Literal, get_args
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+from pydantic.alias_generators import to_camel
+
+API_GROUP = "gridpipe.io"
+API_VERSION = "v1alpha1"
+KIND = "GridPipeline"
+DURATION_PATTERN = r"^([0-9]+(ms|s|m|h))+$"
+_DURATION_PART = re.compile(r"([0-9]+)(ms|s|m|h)")
+_UNIT_MS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000}
+TOPIC_PATTERN = r"^[a-zA-Z0-9._-]{1,249}$"
+NAME_PATTERN = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
+
+Duration = Annotated[str, StringConstraints(pattern=DURATION_PATTERN)]
+Topic = Annotated[str, StringConstraints(pattern=TOPIC_PATTERN)]
+GridField = Literal["voltage", "current", "temperature"]
+RocketParameter = Literal["engineEfficiency", "burnRate", "sensorNoise", "guidanceError", "fuelLeakRate", "engineTemp",
+                          "thrust", "activeAnomalies"]
+RocketAnomalyType = Literal["engine_underperformance", "fuel_leak", "sensor_malfunction", "guidance_failure",
+                            "thermal_anomaly", "engine_shutdown", "multiple_anomalies"]
+
+
+def duration_ms(text: str) -> int:
+    """Milliseconds of a duration such as ``5m``, ``1h30m`` or ``250ms``."""
+    if not re.fullmatch(DURATION_PATTERN, text):
+        raise ValueError(f"{text!r} is not a duration: write e.g. 250ms, 10s, 5m, 1h30m")
+    return sum(int(n) * _UNIT_MS[unit] for n, unit in _DURATION_PART.findall(text))
+
+
+@dataclass(frozen=True)
+class CelRule:
+    rule: str
+    message: str
+
+
+class Model(BaseModel):
+    """camelCase on the wire, as Kubernetes resources are; unknown fields refused."""
+
+    model_config = ConfigDict(extra="forbid", alias_generator=to_camel, populate_by_name=True, frozen=True)
+    CEL_RULES: ClassVar[tuple[CelRule, ...]] = ()
+
+
+class Source(Model):
+    topic: Topic = Field(description="Kafka topic the pipeline reads.")
+    start_from: Literal["group-offsets", "earliest", "latest"] = Field(
+        "group-offsets", description="Where a new pipeline starts; a restarted one resumes from its checkpoint.")
+    partitions: int = Field(3, ge=1, le=1000, description="Partitions if the topic is created.")
+
+
+class Outputs(Model):
+    anomalies_topic: Topic = Field(description="Topic the anomalies go to.")
+    dead_letter_topic: Topic = Field(description="Topic malformed records go to, with the reason.")
+    partitions: int = Field(1, ge=1, le=1000, description="Partitions of the anomalies topic.")
+    retention: Duration = Field("24h", description="Retention of the anomalies and dead-letter topics.")
+
+
+class ZScore(Model):
+    CEL_RULES = (
+        CelRule("duration(self.bucket) <= duration(self.window)", "bucket must not be longer than window"),
+        CelRule("duration(self.window) <= duration('24h')", "window must be at most 24h"),
+    )
+    fields: list[GridField] = Field(["voltage"], min_length=1, max_length=3,
+                                    description="Reading fields judged, each on its own.")
+    window: Duration = Field("5m", description="Event-time window before a reading that it is judged against.")
+    threshold: float = Field(2.5, ge=1.5, le=4.0,
+                             description="k: a reading is anomalous when |x - mean| > k * stddev.")
+    min_samples: int = Field(30, ge=2, le=100_000, description="Readings the window needs before it judges.")
+    bucket: Duration = Field("10s", description="Granularity of the window's event-time buckets.")
+
+
+class EquipmentFailure(Model):
+    enabled: bool = True
+
+
+class RocketRule(Model):
+    CEL_RULES = (CelRule("self.min <= self.max", "min must not be greater than max"),)
+    parameter: RocketParameter
+    min: float
+    max: float
+    anomaly_type: RocketAnomalyType
+
+
+# The rocket PRD's rule table (section 2 of seed 000). "1+" for activeAnomalies is min 1 with no upper bound.
+PRD_RULES: tuple[RocketRule, ...] = (
+    RocketRule(parameter="engineEfficiency", min=40.0, max=80.0, anomaly_type="engine_underperformance"),
+    RocketRule(parameter="burnRate", min=2550.0, max=2700.0, anomaly_type="fuel_leak"),
+    RocketRule(parameter="sensorNoise", min=1.5, max=3.0, anomaly_type="sensor_malfunction"),
+    RocketRule(parameter="guidanceError", min=2.0, max=8.0, anomaly_type="guidance_failure"),
+    RocketRule(parameter="fuelLeakRate", min=50.0, max=200.0, anomaly_type="fuel_leak"),
+    RocketRule(parameter="engineTemp", min=3400.0, max=4000.0, anomaly_type="thermal_anomaly"),
+    RocketRule(parameter="thrust", min=0.0, max=0.0, anomaly_type="engine_shutdown"),
+    RocketRule(parameter="activeAnomalies", min=1.0, max=1e9, anomaly_type="multiple_anomalies"),
+)
+
+
+class Detection(Model):
+    CEL_RULES = (
+        CelRule("!has(self.rules) || self.rules.all(r, self.rules.exists_one(o, o.parameter == r.parameter))",
+                "each rocket parameter may have one rule only"),
+    )
+    zscore: ZScore | None = Field(None, description="Rolling z-score per sensor (grid).")
+    equipment_failure: EquipmentFailure | None = Field(None, description="Equipment-failure status (grid).")
+    rules: list[RocketRule] | None = Field(None, max_length=16,
+                                           description="Rocket rule table; default: the PRD's table.")
+
+
+class InfluxSink(Model):
+    enabled: bool = False
+    bucket: str = Field("gridpipe", min_length=1, max_length=64)
+    retention: Duration = "720h"
+
+
+class ArchiveSink(Model):
+    enabled: bool = False
+    bucket: str = Field("gridpipe-archive", pattern=r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+    prefix: str = Field("", max_length=256)
+    rollover_size_mb: int = Field(128, ge=1, le=4096)
+    rollover_interval: Duration = "15m"
+
+
+class Sinks(Model):
+    influxdb: InfluxSink = InfluxSink()
+    archive: ArchiveSink = ArchiveSink()
+
+
+class Flink(Model):
+    parallelism: int = Field(1, ge=1, le=1024)
+    checkpoint_interval: Duration = Field("10s", description="Checkpoint period (spec SR-004).")
+    max_restart_backoff: Duration = Field("1m", description="Cap of the exponential restart delay.")
+    task_manager_memory: str = Field("2048m", pattern=r"^[0-9]+[mg]$")
+    task_manager_cpu: float = Field(1.0, gt=0, le=64)
+    job_manager_memory: str = Field("1024m", pattern=r"^[0-9]+[mg]$")
+
+
+class GridPipelineSpec(Model):
+    CEL_RULES = (
+        CelRule("self.profile != 'grid' || has(self.detection.zscore) || has(self.detection.equipmentFailure)",
+                "a grid pipeline needs detection.zscore or detection.equipmentFailure"),
+        CelRule("self.profile != 'rocket' || (!has(self.detection.zscore) && !has(self.detection.equipmentFailure))",
+                "zscore and equipmentFailure detection apply to grid pipelines only"),
+        CelRule("self.profile != 'grid' || !has(self.detection.rules)", "rules apply to rocket pipelines only"),
+        CelRule("self.source.topic != self.outputs.anomaliesTopic && self.source.topic != self.outputs.deadLetterTopic"
+                " && self.outputs.anomaliesTopic != self.outputs.deadLetterTopic",
+                "source, anomalies and dead-letter topics must all differ"),
+    )
+    profile: Literal["grid", "rocket"] = Field(description="grid: Avro smart-meter readings; rocket: JSON telemetry.")
+    source: Source
+    outputs: Outputs
+    detection: Detection
+    sinks: Sinks = Sinks()
+    flink: Flink = Flink()
+    deletion_policy: Literal["Retain", "Delete"] = Field(
+        "Retain", description="Whether deleting the pipeline deletes its InfluxDB bucket and archive data.")
+
+    @property
+    def rocket_rules(self) -> tuple[RocketRule, ...]:
+        return tuple(self.detection.rules) if self.detection.rules is not None else PRD_RULES
+
+
+class Metadata(BaseModel):
+    model_config = ConfigDict(extra="allow", frozen=True)
+    name: str = Field(pattern=NAME_PATTERN, max_length=63)
+    namespace: str | None = None
+
+
+class GridPipeline(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=True)
+    api_version: Literal["gridpipe.io/v1alpha1"] = Field(alias="apiVersion")
+    kind: Literal["GridPipeline"]
+    metadata: Metadata
+    spec: GridPipelineSpec
+
+
+
+def _model_classes(annotation: Any) -> list[type[Model]]:
+    """The Model classes an annotation holds, directly or inside Optional / list."""
+    if isinstance(annotation, type) and issubclass(annotation, Model):
+        return [annotation]
+    return [cls for arg in get_args(annotation) for cls in _model_classes(arg)]
+
+
+def cel_violations(cls: type[Model], raw: Any, path: str) -> list[tuple[str, str]]:
+    """Evaluate the CEL rules of ``cls`` and of every model inside it against a raw document, as the API server does.
+
+    Each object's rules are judged on their own, wherever that object is valid, so a rule broken in one place is
+    reported together with a bad field elsewhere.
+    """
+    import celpy
+
+    if not isinstance(raw, dict):
+        return []
+    found: list[tuple[str, str]] = []
+    for name, field in cls.model_fields.items():
+        alias = field.alias or name
+        value = raw.get(alias)
+        for inner in _model_classes(field.annotation):
+            if isinstance(value, list):
+                for i, item in enumerate(value):
+                    found.extend(cel_violations(inner, item, f"{path}.{alias}[{i}]"))
+            else:
+                found.extend(cel_violations(inner, value, f"{path}.{alias}"))
+    if not cls.CEL_RULES:
+        return found
+    try:
+        model = cls.model_validate(raw)
+    except ValidationError:
+        return found  # its field errors are reported by pydantic
+    env = celpy.Environment()
+    context = {"self": celpy.json_to_cel(model.model_dump(by_alias=True, exclude_none=True, mode="json"))}
+    found.extend((path, rule.message) for rule in cls.CEL_RULES
+                 if not bool(env.program(env.compile(rule.rule)).evaluate(context)))
+    return found
+
+
+class PipelineInvalid(ValueError):
+    """Every problem of a GridPipeline, each with its path."""
+
+    def __init__(self, source: str, problems: list[str]) -> None:
+        super().__init__(f"{source} is not a valid GridPipeline:\n" + "\n".join(f"  - {p}" for p in problems))
+        self.problems = problems
+
+
+def _format_errors(error: ValidationError) -> list[str]:
+    problems = []
+    for item in error.errors():
+        path = ".".join(str(p) if not isinstance(p, int) else f"[{p}]" for p in item["loc"]).replace(".[", "[")
+        message = item["msg"].removeprefix("Value error, ")
+        if item["type"] == "extra_forbidden":
+            message = "unknown field; check its spelling against `gridctl pipeline crd`"
+        problems.append(f"{path}: {message}" + (f" (got {item['input']!r})" if item["type"] not in {
+            "extra_forbidden", "missing", "value_error", "model_type"} else ""))
+    return problems
+
+
+def parse_pipeline(document: dict[str, Any], source: str = "pipeline") -> GridPipeline:
+    """Validate a GridPipeline document: field rules and CEL rules, every problem reported at once."""
+    problems: list[str] = []
+    pipeline: GridPipeline | None = None
+    try:
+        pipeline = GridPipeline.model_validate(document)
+    except ValidationError as error:
+        problems.extend(_format_errors(error))
+    problems.extend(f"{path}: {message}" for path, message in
+                    cel_violations(GridPipelineSpec, document.get("spec"), "spec"))
+    if problems or pipeline is None:
+        raise PipelineInvalid(source, problems)
+    return pipeline
+
+
+def load_pipeline(path: Path) -> GridPipeline:
+    """Read and validate a GridPipeline YAML file, listing every problem by path."""
+    try:
+        document = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError) as exc:
+        raise PipelineInvalid(str(path), [f"cannot read it: {exc}"]) from exc
+    if not isinstance(document, dict):
+        raise PipelineInvalid(str(path), ["the file must hold one YAML mapping (apiVersion, kind, metadata, spec)"])
+    return parse_pipeline(document, str(path))
+
+
+THRESHOLDS_ENV = "ANOMALY_THRESHOLDS_CONFIG"
+
+
+def with_env_thresholds(pipeline: GridPipeline, environ: dict[str, str] | None = None) -> GridPipeline:
+    """Apply the rocket PRD's ANOMALY_THRESHOLDS_CONFIG: JSON ``{"engineTemp": {"min": 3500, "max": 4000}, …}``."""
+    import json
+
+    raw = (environ if environ is not None else dict(os.environ)).get(THRESHOLDS_ENV)
+    if not raw or pipeline.spec.profile != "rocket":
+        return pipeline
+    try:
+        overrides = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise PipelineInvalid(THRESHOLDS_ENV, [f"not JSON: {exc}"]) from exc
+    if not isinstance(overrides, dict):
+        raise PipelineInvalid(THRESHOLDS_ENV, ['must be a JSON object like {"engineTemp": {"min": 3500}}'])
+    rules = {r.parameter: r.model_dump(by_alias=True) for r in pipeline.spec.rocket_rules}
+    for parameter, change in overrides.items():
+        if parameter not in rules:
+            raise PipelineInvalid(THRESHOLDS_ENV, [f"{parameter}: no such rule; known: {', '.join(rules)}"])
+        if not isinstance(change, dict) or not set(change) <= {"min", "max"}:
+            raise PipelineInvalid(THRESHOLDS_ENV, [f"{parameter}: give min and/or max, e.g. {{\"min\": 3500}}"])
+        rules[parameter].update(change)
+    document = pipeline.model_dump(by_alias=True, exclude_none=True, mode="json")
+    document["spec"]["detection"]["rules"] = list(rules.values())
+    return parse_pipeline(document, f"{THRESHOLDS_ENV} applied to {pipeline.metadata.name}")
