@@ -110,32 +110,42 @@ def crd() -> dict[str, Any]:
         "spec": {
             "group": API_GROUP,
             "scope": "Namespaced",
-            "names": {"plural": PLURAL, "singular": "gridpipeline", "kind": KIND, "listKind": f"{KIND}List",
-                      "shortNames": ["gp", "gpipe"], "categories": ["gridpipe"]},
-            "versions": [{
-                "name": API_VERSION,
-                "served": True,
-                "storage": True,
-                "subresources": {"status": {}},
-                "additionalPrinterColumns": [
-                    {"name": "Profile", "type": "string", "jsonPath": ".spec.profile"},
-                    {"name": "Phase", "type": "string", "jsonPath": ".status.phase"},
-                    {"name": "Job", "type": "string", "jsonPath": ".status.jobState"},
-                    {"name": "Threshold", "type": "number", "jsonPath": ".spec.detection.zscore.threshold"},
-                    {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
-                ],
-                "schema": {"openAPIV3Schema": {
-                    "type": "object",
-                    "description": "A streaming anomaly-detection pipeline: source topic, detectors, outputs, sinks.",
-                    "required": ["spec"],
-                    "properties": {
-                        "apiVersion": {"type": "string"},
-                        "kind": {"type": "string"},
-                        "metadata": {"type": "object"},
-                        "spec": spec_schema(),
-                        "status": _status_schema(),
+            "names": {
+                "plural": PLURAL,
+                "singular": "gridpipeline",
+                "kind": KIND,
+                "listKind": f"{KIND}List",
+                "shortNames": ["gp", "gpipe"],
+                "categories": ["gridpipe"],
+            },
+            "versions": [
+                {
+                    "name": API_VERSION,
+                    "served": True,
+                    "storage": True,
+                    "subresources": {"status": {}},
+                    "additionalPrinterColumns": [
+                        {"name": "Profile", "type": "string", "jsonPath": ".spec.profile"},
+                        {"name": "Phase", "type": "string", "jsonPath": ".status.phase"},
+                        {"name": "Job", "type": "string", "jsonPath": ".status.jobState"},
+                        {"name": "Threshold", "type": "number", "jsonPath": ".spec.detection.zscore.threshold"},
+                        {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
+                    ],
+                    "schema": {
+                        "openAPIV3Schema": {
+                            "type": "object",
+                            "description": "A streaming anomaly-detection pipeline: source topic, detectors, outputs, sinks.",
+                            "required": ["spec"],
+                            "properties": {
+                                "apiVersion": {"type": "string"},
+                                "kind": {"type": "string"},
+                                "metadata": {"type": "object"},
+                                "spec": spec_schema(),
+                                "status": _status_schema(),
+                            },
+                        }
                     },
-                }},
-            }],
+                }
+            ],
         },
     }

@@ -30,10 +30,25 @@ NAME_PATTERN = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
 Duration = Annotated[str, StringConstraints(pattern=DURATION_PATTERN)]
 Topic = Annotated[str, StringConstraints(pattern=TOPIC_PATTERN)]
 GridField = Literal["voltage", "current", "temperature"]
-RocketParameter = Literal["engineEfficiency", "burnRate", "sensorNoise", "guidanceError", "fuelLeakRate", "engineTemp",
-                          "thrust", "activeAnomalies"]
-RocketAnomalyType = Literal["engine_underperformance", "fuel_leak", "sensor_malfunction", "guidance_failure",
-                            "thermal_anomaly", "engine_shutdown", "multiple_anomalies"]
+RocketParameter = Literal[
+    "engineEfficiency",
+    "burnRate",
+    "sensorNoise",
+    "guidanceError",
+    "fuelLeakRate",
+    "engineTemp",
+    "thrust",
+    "activeAnomalies",
+]
+RocketAnomalyType = Literal[
+    "engine_underperformance",
+    "fuel_leak",
+    "sensor_malfunction",
+    "guidance_failure",
+    "thermal_anomaly",
+    "engine_shutdown",
+    "multiple_anomalies",
+]
 
 
 def duration_ms(text: str) -> int:
@@ -59,7 +74,8 @@ class Model(BaseModel):
 class Source(Model):
     topic: Topic = Field(description="Kafka topic the pipeline reads.")
     start_from: Literal["group-offsets", "earliest", "latest"] = Field(
-        "group-offsets", description="Where a new pipeline starts; a restarted one resumes from its checkpoint.")
+        "group-offsets", description="Where a new pipeline starts; a restarted one resumes from its checkpoint."
+    )
     partitions: int = Field(3, ge=1, le=1000, description="Partitions if the topic is created.")
 
 
@@ -75,11 +91,11 @@ class ZScore(Model):
         CelRule("duration(self.bucket) <= duration(self.window)", "bucket must not be longer than window"),
         CelRule("duration(self.window) <= duration('24h')", "window must be at most 24h"),
     )
-    fields: list[GridField] = Field(["voltage"], min_length=1, max_length=3,
-                                    description="Reading fields judged, each on its own.")
+    fields: list[GridField] = Field(
+        ["voltage"], min_length=1, max_length=3, description="Reading fields judged, each on its own."
+    )
     window: Duration = Field("5m", description="Event-time window before a reading that it is judged against.")
-    threshold: float = Field(2.5, ge=1.5, le=4.0,
-                             description="k: a reading is anomalous when |x - mean| > k * stddev.")
+    threshold: float = Field(2.5, ge=1.5, le=4.0, description="k: a reading is anomalous when |x - mean| > k * stddev.")
     min_samples: int = Field(30, ge=2, le=100_000, description="Readings the window needs before it judges.")
     bucket: Duration = Field("10s", description="Granularity of the window's event-time buckets.")
 
@@ -111,13 +127,16 @@ PRD_RULES: tuple[RocketRule, ...] = (
 
 class Detection(Model):
     CEL_RULES = (
-        CelRule("!has(self.rules) || self.rules.all(r, self.rules.exists_one(o, o.parameter == r.parameter))",
-                "each rocket parameter may have one rule only"),
+        CelRule(
+            "!has(self.rules) || self.rules.all(r, self.rules.exists_one(o, o.parameter == r.parameter))",
+            "each rocket parameter may have one rule only",
+        ),
     )
     zscore: ZScore | None = Field(None, description="Rolling z-score per sensor (grid).")
     equipment_failure: EquipmentFailure | None = Field(None, description="Equipment-failure status (grid).")
-    rules: list[RocketRule] | None = Field(None, max_length=16,
-                                           description="Rocket rule table; default: the PRD's table.")
+    rules: list[RocketRule] | None = Field(
+        None, max_length=16, description="Rocket rule table; default: the PRD's table."
+    )
 
 
 class InfluxSink(Model):
@@ -150,14 +169,20 @@ class Flink(Model):
 
 class GridPipelineSpec(Model):
     CEL_RULES = (
-        CelRule("self.profile != 'grid' || has(self.detection.zscore) || has(self.detection.equipmentFailure)",
-                "a grid pipeline needs detection.zscore or detection.equipmentFailure"),
-        CelRule("self.profile != 'rocket' || (!has(self.detection.zscore) && !has(self.detection.equipmentFailure))",
-                "zscore and equipmentFailure detection apply to grid pipelines only"),
+        CelRule(
+            "self.profile != 'grid' || has(self.detection.zscore) || has(self.detection.equipmentFailure)",
+            "a grid pipeline needs detection.zscore or detection.equipmentFailure",
+        ),
+        CelRule(
+            "self.profile != 'rocket' || (!has(self.detection.zscore) && !has(self.detection.equipmentFailure))",
+            "zscore and equipmentFailure detection apply to grid pipelines only",
+        ),
         CelRule("self.profile != 'grid' || !has(self.detection.rules)", "rules apply to rocket pipelines only"),
-        CelRule("self.source.topic != self.outputs.anomaliesTopic && self.source.topic != self.outputs.deadLetterTopic"
-                " && self.outputs.anomaliesTopic != self.outputs.deadLetterTopic",
-                "source, anomalies and dead-letter topics must all differ"),
+        CelRule(
+            "self.source.topic != self.outputs.anomaliesTopic && self.source.topic != self.outputs.deadLetterTopic"
+            " && self.outputs.anomaliesTopic != self.outputs.deadLetterTopic",
+            "source, anomalies and dead-letter topics must all differ",
+        ),
     )
     profile: Literal["grid", "rocket"] = Field(description="grid: Avro smart-meter readings; rocket: JSON telemetry.")
     source: Source
@@ -166,7 +191,8 @@ class GridPipelineSpec(Model):
     sinks: Sinks = Sinks()
     flink: Flink = Flink()
     deletion_policy: Literal["Retain", "Delete"] = Field(
-        "Retain", description="Whether deleting the pipeline deletes its InfluxDB bucket and archive data.")
+        "Retain", description="Whether deleting the pipeline deletes its InfluxDB bucket and archive data."
+    )
 
     @property
     def rocket_rules(self) -> tuple[RocketRule, ...]:
@@ -185,7 +211,6 @@ class GridPipeline(BaseModel):
     kind: Literal["GridPipeline"]
     metadata: Metadata
     spec: GridPipelineSpec
-
 
 
 def _model_classes(annotation: Any) -> list[type[Model]]:
@@ -223,8 +248,11 @@ def cel_violations(cls: type[Model], raw: Any, path: str) -> list[tuple[str, str
         return found  # its field errors are reported by pydantic
     env = celpy.Environment()
     context = {"self": celpy.json_to_cel(model.model_dump(by_alias=True, exclude_none=True, mode="json"))}
-    found.extend((path, rule.message) for rule in cls.CEL_RULES
-                 if not bool(env.program(env.compile(rule.rule)).evaluate(context)))
+    found.extend(
+        (path, rule.message)
+        for rule in cls.CEL_RULES
+        if not bool(env.program(env.compile(rule.rule)).evaluate(context))
+    )
     return found
 
 
@@ -243,8 +271,14 @@ def _format_errors(error: ValidationError) -> list[str]:
         message = item["msg"].removeprefix("Value error, ")
         if item["type"] == "extra_forbidden":
             message = "unknown field; check its spelling against `gridctl pipeline crd`"
-        problems.append(f"{path}: {message}" + (f" (got {item['input']!r})" if item["type"] not in {
-            "extra_forbidden", "missing", "value_error", "model_type"} else ""))
+        problems.append(
+            f"{path}: {message}"
+            + (
+                f" (got {item['input']!r})"
+                if item["type"] not in {"extra_forbidden", "missing", "value_error", "model_type"}
+                else ""
+            )
+        )
     return problems
 
 
@@ -256,8 +290,9 @@ def parse_pipeline(document: dict[str, Any], source: str = "pipeline") -> GridPi
         pipeline = GridPipeline.model_validate(document)
     except ValidationError as error:
         problems.extend(_format_errors(error))
-    problems.extend(f"{path}: {message}" for path, message in
-                    cel_violations(GridPipelineSpec, document.get("spec"), "spec"))
+    problems.extend(
+        f"{path}: {message}" for path, message in cel_violations(GridPipelineSpec, document.get("spec"), "spec")
+    )
     if problems or pipeline is None:
         raise PipelineInvalid(source, problems)
     return pipeline
@@ -295,7 +330,7 @@ def with_env_thresholds(pipeline: GridPipeline, environ: dict[str, str] | None =
         if parameter not in rules:
             raise PipelineInvalid(THRESHOLDS_ENV, [f"{parameter}: no such rule; known: {', '.join(rules)}"])
         if not isinstance(change, dict) or not set(change) <= {"min", "max"}:
-            raise PipelineInvalid(THRESHOLDS_ENV, [f"{parameter}: give min and/or max, e.g. {{\"min\": 3500}}"])
+            raise PipelineInvalid(THRESHOLDS_ENV, [f'{parameter}: give min and/or max, e.g. {{"min": 3500}}'])
         rules[parameter].update(change)
     document = pipeline.model_dump(by_alias=True, exclude_none=True, mode="json")
     document["spec"]["detection"]["rules"] = list(rules.values())

@@ -1,0 +1,76 @@
+package io.gridpipe.flink;
+
+import java.time.Instant;
+import org.apache.avro.Schema;
+import org.apache.avro.generic.GenericRecord;
+import org.apache.flink.metrics.MetricGroup;
+import org.apache.flink.table.annotation.DataTypeHint;
+import org.apache.flink.table.functions.FunctionContext;
+import org.apache.flink.table.functions.ScalarFunction;
+import org.apache.flink.types.Row;
+
+/**
+ * {@code DECODE_READING(value, registry_url, reader_schema)}: a SensorReading in the Confluent wire format, decoded
+ * with its writer schema and resolved to the reader schema, or the reason it cannot be.
+ *
+ * <p>Every row has {@code reason}: null for a good reading, else a dead-letter reason with {@code error_class} and
+ * {@code error_message}. Nothing is thrown for a bad record, so no record can stop the job.
+ */
+public class DecodeSensorReading extends ScalarFunction {
+    private static final long serialVersionUID = 1L;
+    public static final String RESULT = "ROW<reason STRING, error_class STRING, error_message STRING, meter_id STRING,"
+            + " event_time TIMESTAMP_LTZ(3), voltage DOUBLE, current DOUBLE, temperature DOUBLE, status STRING>";
+    private static final String[] MEASURED = {"voltage", "current", "temperature"};
+
+    private transient DeadLetterCounters counters;
+
+    @Override
+    public void open(FunctionContext context) {
+        counters = new DeadLetterCounters(context.getMetricGroup());
+    }
+
+    public @DataTypeHint(RESULT) Row eval(byte[] value, String registryUrl, String readerSchema) {
+        Schema reader = ConfluentAvro.parse(readerSchema);
+        ConfluentAvro.Decoded decoded = ConfluentAvro.decode(value, reader, SchemaRegistryClient.forUrl(registryUrl));
+        if (decoded.rejection() != null) {
+            return rejected(decoded.rejection());
+        }
+        GenericRecord r = decoded.record();
+        for (String field : MEASURED) {
+            double x = (Double) r.get(field);
+            if (!Double.isFinite(x)) {
+                return rejected(Rejection.of(Rejection.NON_FINITE_NUMBER, field + " is " + x));
+            }
+        }
+        String meterId = r.get("meter_id").toString();
+        if (meterId.isEmpty()) {
+            return rejected(Rejection.of(Rejection.SCHEMA_VIOLATION, "meter_id is empty"));
+        }
+        Object time = r.get("timestamp");
+        Instant eventTime = time instanceof Instant i ? i : Instant.ofEpochMilli((Long) time);
+        return Row.of(null, null, null, meterId, eventTime, r.get("voltage"), r.get("current"),
+                r.get("temperature"), r.get("status").toString());
+    }
+
+    private Row rejected(Rejection rejection) {
+        if (counters != null) {
+            counters.count(rejection.reason());
+        }
+        return Row.of(rejection.reason(), rejection.errorClass(), rejection.message(), null, null, null, null, null,
+                null);
+    }
+
+    /** One counter per dead-letter reason, shown in Prometheus as {@code flink_..._deadLettered{reason=...}}. */
+    static final class DeadLetterCounters {
+        private final MetricGroup group;
+        private final java.util.Map<String, org.apache.flink.metrics.Counter> byReason = new java.util.HashMap<>();
+
+        DeadLetterCounters(MetricGroup group) {
+            this.group = group;
+        }
+
+        void count(String reason) {
+            byReason.computeIfAbsent(reason, r -> group.addGroup("reason", r).counter("deadLettered")).inc();
+        }
+    }
+}

@@ -1,0 +1,75 @@
+"""`gridctl run` and `gridctl stop`: a GridPipeline on the local Flink session cluster."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from gridpipe_jobs.functions_jar import FunctionsJarError, functions_jar
+from gridpipe_jobs.job import Endpoints, job_name, submit
+from gridpipe_jobs.topics import TopicError, ensure_topics
+from gridpipe_schemas.pipeline import PipelineInvalid, load_pipeline, with_env_thresholds
+from gridpipe_schemas.registry import RegistryError
+from gridpipe_stack import flinksql
+from gridpipe_stack.config import HOST, StackConfig
+from gridpipe_stack.errors import StackError
+
+
+def _fail(message: str) -> None:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(2)
+
+
+def run(
+    file: Annotated[Path, typer.Option("-f", "--file", help="GridPipeline YAML, e.g. examples/grid.yaml.")],
+    replace: Annotated[bool, typer.Option(help="Cancel a running job of the same pipeline first.")] = False,
+) -> None:
+    """Validate a GridPipeline and run its job on the local Flink cluster."""
+    cfg = StackConfig.from_env()
+    try:
+        pipeline = with_env_thresholds(load_pipeline(file))
+        created = ensure_topics(pipeline, cfg.kafka_bootstrap)
+        if created:
+            typer.echo(f"created topics: {', '.join(created)}")
+        running = flinksql.running_job_id(cfg, job_name(pipeline))
+        if running and not replace:
+            _fail(
+                f"{job_name(pipeline)} already runs as Flink job {running} -- fix: add --replace to restart it "
+                f"with this definition, or `gridctl stop {pipeline.metadata.name}`"
+            )
+        if running:
+            flinksql.cancel(cfg, running)
+            flinksql.wait_for_state(cfg, running, "CANCELED", timeout=60)
+            typer.echo(f"cancelled the previous job {running}")
+        functions_jar()
+        job_id = submit(
+            pipeline,
+            Endpoints(cfg.kafka_bootstrap, cfg.registry_url),
+            {"execution.target": "remote", "rest.address": HOST, "rest.port": str(cfg.ports.flink_rest)},
+        )
+        flinksql.wait_for_state(cfg, job_id, "RUNNING", timeout=120)
+    except PipelineInvalid as invalid:
+        typer.echo(f"error: {invalid}", err=True)
+        raise typer.Exit(2) from invalid
+    except (TopicError, RegistryError, FunctionsJarError, StackError) as error:
+        _fail(str(error))
+    spec = pipeline.spec
+    typer.echo(f"{job_name(pipeline)} runs as Flink job {job_id}: {cfg.flink_url}/#/job/running/{job_id}/overview")
+    typer.echo(
+        f"reading {spec.source.topic}; anomalies -> {spec.outputs.anomalies_topic}, "
+        f"dead letters -> {spec.outputs.dead_letter_topic}"
+    )
+
+
+def stop(name: Annotated[str, typer.Argument(help="The pipeline's metadata.name.")]) -> None:
+    """Cancel a pipeline's job on the local Flink cluster."""
+    cfg = StackConfig.from_env()
+    running = flinksql.running_job_id(cfg, f"gridpipe-{name}")
+    if running is None:
+        _fail(f"no running job for pipeline {name} -- fix: see `{cfg.flink_url}/#/overview` for what runs")
+        return
+    flinksql.cancel(cfg, running)
+    flinksql.wait_for_state(cfg, running, "CANCELED", timeout=60)
+    typer.echo(f"stopped gridpipe-{name} (Flink job {running})")

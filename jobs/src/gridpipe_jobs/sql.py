@@ -1,0 +1,362 @@
+"""The job's topology as Flink SQL, generated from a validated GridPipeline. Pure: no Flink, no network.
+
+Grid:   source (raw bytes) -> DECODE_READING -> bad: ENCODE_DEAD_LETTER -> dead-letter topic
+                                             -> good: ZSCORE per field, equipment status -> ENCODE_ANOMALY -> anomalies
+Rocket: source (raw bytes) -> DECODE_TELEMETRY -> bad: dead-letter topic
+                                               -> good: one row per rule that fires -> AnomalyAlert JSON -> anomalies
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from gridpipe_jobs.severity import (
+    CONCURRENT_CRITICAL,
+    EQUIPMENT_FAILURE_SEVERITY,
+    GRID_DEFAULT_SEVERITY,
+    GRID_SIGMA_BANDS,
+    ROCKET_SEVERITY,
+)
+from gridpipe_schemas.pipeline import GridPipeline, RocketRule, duration_ms
+
+FUNCTIONS = {
+    "DECODE_READING": "io.gridpipe.flink.DecodeSensorReading",
+    "DECODE_TELEMETRY": "io.gridpipe.flink.DecodeTelemetry",
+    "ZSCORE": "io.gridpipe.flink.ZScore",
+    "ENCODE_ANOMALY": "io.gridpipe.flink.EncodeAnomalyEvent",
+    "ENCODE_DEAD_LETTER": "io.gridpipe.flink.EncodeDeadLetter",
+}
+_ZSCORE_TYPES = {
+    "voltage": ("VOLTAGE_SURGE", "VOLTAGE_SAG"),
+    "current": ("CURRENT_SURGE", "CURRENT_DROP"),
+    "temperature": ("TEMPERATURE_HIGH", "TEMPERATURE_LOW"),
+}
+_UNITS = {"voltage": "V", "current": "A", "temperature": "C"}
+_RULE_LABELS = {
+    "engine_underperformance": "Engine Underperformance",
+    "fuel_leak": "Fuel System Leak",
+    "sensor_malfunction": "Sensor Malfunction",
+    "guidance_failure": "Guidance System Failure",
+    "thermal_anomaly": "Thermal Anomaly",
+    "engine_shutdown": "Engine Shutdown",
+    "multiple_anomalies": "Multiple Concurrent Issues",
+}
+
+
+@dataclass(frozen=True)
+class Wiring:
+    """Where the job connects and which registered schemas it writes with."""
+
+    bootstrap: str
+    registry_url: str
+    reading_schema: str
+    anomaly_schema_id: int
+    anomaly_schema: str
+    dead_letter_schema_id: int
+    dead_letter_schema: str
+
+
+@dataclass(frozen=True)
+class JobSql:
+    ddl: list[str]
+    inserts: list[str]
+
+
+def literal(text: str) -> str:
+    """A SQL string literal."""
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _number(value: float) -> str:
+    return repr(float(value))
+
+
+def _kafka(topic: str, bootstrap: str, extra: dict[str, str]) -> str:
+    options = {"connector": "kafka", "topic": topic, "properties.bootstrap.servers": bootstrap, **extra}
+    return ", ".join(f"{literal(k)} = {literal(v)}" for k, v in options.items())
+
+
+def _raw_sink(name: str, topic: str, bootstrap: str) -> str:
+    return (
+        f"CREATE TEMPORARY TABLE {name} (`key` BYTES, `value` BYTES) WITH ("
+        + _kafka(
+            topic,
+            bootstrap,
+            {
+                "key.format": "raw",
+                "key.fields": "key",
+                "value.format": "raw",
+                "value.fields-include": "EXCEPT_KEY",
+                # Alerts are wanted now, not at the next checkpoint: at-least-once with deterministic alert ids.
+                "sink.delivery-guarantee": "at-least-once",
+                "properties.linger.ms": "2",
+            },
+        )
+        + ")"
+    )
+
+
+def _source(pipeline: GridPipeline, bootstrap: str) -> str:
+    spec = pipeline.spec
+    startup = {"group-offsets": "group-offsets", "earliest": "earliest-offset", "latest": "latest-offset"}
+    return (
+        "CREATE TEMPORARY TABLE source_records (`key` BYTES, `value` BYTES,"
+        " `topic` STRING METADATA VIRTUAL, `partition` INT METADATA VIRTUAL,"
+        " `offset` BIGINT METADATA VIRTUAL, `kafka_time` TIMESTAMP_LTZ(3) METADATA FROM 'timestamp' VIRTUAL"
+        ") WITH ("
+        + _kafka(
+            spec.source.topic,
+            bootstrap,
+            {
+                "properties.group.id": f"gridpipe-{pipeline.metadata.name}",
+                "properties.auto.offset.reset": "earliest",
+                "scan.startup.mode": startup[spec.source.start_from],
+                "key.format": "raw",
+                "key.fields": "key",
+                "value.format": "raw",
+                "value.fields-include": "EXCEPT_KEY",
+            },
+        )
+        + ")"
+    )
+
+
+def _functions() -> list[str]:
+    return [f"CREATE TEMPORARY FUNCTION {name} AS {literal(cls)} LANGUAGE JAVA" for name, cls in FUNCTIONS.items()]
+
+
+def _dead_letters(pipeline: GridPipeline, wiring: Wiring, decoded: str, column: str) -> str:
+    return (
+        f"INSERT INTO dead_letter_sink SELECT `key`, ENCODE_DEAD_LETTER({wiring.dead_letter_schema_id},"
+        f" {literal(wiring.dead_letter_schema)}, {literal(pipeline.metadata.name)}, {column}.reason,"
+        f" {column}.error_class, {column}.error_message, `topic`, `partition`, `offset`, kafka_time, `key`, `value`,"
+        f" CURRENT_TIMESTAMP) FROM {decoded} WHERE {column}.reason IS NOT NULL"
+    )
+
+
+def alert_id(pipeline: str, *parts: str) -> str:
+    """SQL for a deterministic alert id: the pipeline name and 16 hex digits of SHA-256 over the parts."""
+    joined = ", ".join(parts)
+    return f"CONCAT({literal(pipeline + ':')}, SUBSTR(SHA256(CONCAT_WS('|', {literal(pipeline)}, {joined})), 1, 16))"
+
+
+def grid_severity_sql(deviation: str) -> str:
+    cases = " ".join(
+        f"WHEN ABS({deviation}) >= {_number(floor)} THEN {literal(name)}" for floor, name in GRID_SIGMA_BANDS
+    )
+    return f"CASE {cases} ELSE {literal(GRID_DEFAULT_SEVERITY)} END"
+
+
+def grid_job(pipeline: GridPipeline, wiring: Wiring) -> JobSql:
+    spec = pipeline.spec
+    name = pipeline.metadata.name
+    ddl = [
+        *_functions(),
+        _source(pipeline, wiring.bootstrap),
+        _raw_sink("anomaly_sink", spec.outputs.anomalies_topic, wiring.bootstrap),
+        _raw_sink("dead_letter_sink", spec.outputs.dead_letter_topic, wiring.bootstrap),
+        "CREATE TEMPORARY VIEW decoded AS SELECT `key`, `value`, `topic`, `partition`, `offset`, kafka_time,"
+        f" DECODE_READING(`value`, {literal(wiring.registry_url)}, {literal(wiring.reading_schema)}) AS r"
+        " FROM source_records",
+        "CREATE TEMPORARY VIEW readings AS SELECT r.meter_id AS meter_id, r.event_time AS event_time,"
+        " r.voltage AS voltage, r.`current` AS `current`, r.temperature AS temperature, r.status AS status,"
+        " `value` AS payload FROM decoded WHERE r.reason IS NULL",
+    ]
+    inserts = [_dead_letters(pipeline, wiring, "decoded", "r")]
+
+    def encode(
+        anomaly_type: str,
+        severity: str,
+        field: str,
+        observed: str,
+        threshold: str,
+        deviation: str,
+        mean: str,
+        stddev: str,
+        samples: str,
+        window: str,
+        description: str,
+        rule: str,
+    ) -> str:
+        return (
+            f"ENCODE_ANOMALY({wiring.anomaly_schema_id}, {literal(wiring.anomaly_schema)},"
+            f" {literal(wiring.registry_url)}, {literal(wiring.reading_schema)},"
+            f" {alert_id(name, 'meter_id', 'CAST(event_time AS STRING)', rule)}, {literal(name)},"
+            f" {anomaly_type}, {severity}, {field}, {observed}, {threshold}, {deviation}, {mean}, {stddev},"
+            f" {samples}, {window}, payload, CURRENT_TIMESTAMP, {description})"
+        )
+
+    if spec.detection.zscore is not None:
+        z = spec.detection.zscore
+        window_ms, bucket_ms = duration_ms(z.window), duration_ms(z.bucket)
+        for field in z.fields:
+            surge, sag = _ZSCORE_TYPES[field]
+            view = f"zscore_{field}"
+            ddl.append(
+                f"CREATE TEMPORARY VIEW {view}_input AS SELECT meter_id, event_time, `{field}` AS x, payload"
+                " FROM readings"
+            )
+            ddl.append(
+                f"CREATE TEMPORARY VIEW {view} AS SELECT * FROM ZSCORE(input => TABLE {view}_input PARTITION BY"
+                f" meter_id, k => CAST({_number(z.threshold)} AS DOUBLE), min_samples => {z.min_samples},"
+                f" window_ms => CAST({window_ms} AS BIGINT), bucket_ms => CAST({bucket_ms} AS BIGINT))"
+            )
+            description = (
+                f"CONCAT({literal(field + ' ')}, CAST(ROUND(x, 2) AS STRING), {literal(' ' + _UNITS[field] + ' is ')},"
+                f" CAST(ROUND(deviation, 2) AS STRING), {literal(' sigma from the ' + z.window + ' mean ')},"
+                f" CAST(ROUND(mean, 2) AS STRING), {literal(' ' + _UNITS[field])})"
+            )
+            inserts.append(
+                f"INSERT INTO anomaly_sink SELECT CAST(meter_id AS BYTES), "
+                + encode(
+                    f"CASE WHEN deviation > 0 THEN {literal(surge)} ELSE {literal(sag)} END",
+                    grid_severity_sql("deviation"),
+                    literal(field),
+                    "x",
+                    _number(z.threshold),
+                    "deviation",
+                    "mean",
+                    "stddev",
+                    "samples",
+                    f"CAST({window_ms} AS BIGINT)",
+                    description,
+                    literal(f"zscore:{field}"),
+                )
+                + f" FROM {view}"
+            )
+    if spec.detection.equipment_failure is not None and spec.detection.equipment_failure.enabled:
+        null_double, null_long = "CAST(NULL AS DOUBLE)", "CAST(NULL AS BIGINT)"
+        inserts.append(
+            "INSERT INTO anomaly_sink SELECT CAST(meter_id AS BYTES), "
+            + encode(
+                literal("EQUIPMENT_FAILURE"),
+                literal(EQUIPMENT_FAILURE_SEVERITY),
+                "CAST(NULL AS STRING)",
+                null_double,
+                null_double,
+                null_double,
+                null_double,
+                null_double,
+                null_long,
+                null_long,
+                "CONCAT('meter ', meter_id, ' reports EQUIPMENT_FAILURE')",
+                literal("status"),
+            )
+            + " FROM readings WHERE status = 'EQUIPMENT_FAILURE'"
+        )
+    return JobSql(ddl, inserts)
+
+
+def _fires(rule: RocketRule) -> str:
+    return f"({rule.parameter} >= {_number(rule.min)} AND {rule.parameter} <= {_number(rule.max)})"
+
+
+def rocket_severity_sql(rule: RocketRule, total: str) -> str:
+    bands, default = ROCKET_SEVERITY[rule.parameter]
+    cases = [f"WHEN {total} >= {CONCURRENT_CRITICAL} THEN 'critical'"]
+    for band in bands:
+        condition = (
+            f"{rule.parameter} > {_number(band.above)}"
+            if band.above is not None
+            else f"{rule.parameter} < {_number(band.below or 0.0)}"
+        )
+        cases.append(f"WHEN {condition} THEN {literal(band.severity)}")
+    return f"CASE {' '.join(cases)} ELSE {literal(default)} END"
+
+
+def _plain(value: float) -> str:
+    return f"{value:g}" if value < 1e9 else "infinity"
+
+
+def expected_range(rule: RocketRule) -> str:
+    """The normal range of a parameter, as text: outside the rule's anomaly range (docs/detection.md)."""
+    if rule.parameter == "thrust" and rule.min == rule.max == 0:
+        return "not 0"
+    if rule.max >= 1e9:
+        return f"below {_plain(rule.min)}"
+    return f"outside {_plain(rule.min)}-{_plain(rule.max)}"
+
+
+TELEMETRY_COLUMNS = (
+    "rocketId",
+    "`timestamp`",
+    "missionTime",
+    "engineEfficiency",
+    "burnRate",
+    "sensorNoise",
+    "guidanceError",
+    "fuelLeakRate",
+    "engineTemp",
+    "thrust",
+    "activeAnomalies",
+    "altitude",
+    "velocity",
+    "fuelRemaining",
+    "stage",
+)
+_TELEMETRY_ROW = (
+    "ROW<rocketId STRING, `timestamp` STRING, missionTime DOUBLE, engineEfficiency DOUBLE,"
+    " burnRate DOUBLE, sensorNoise DOUBLE, guidanceError DOUBLE, fuelLeakRate DOUBLE, engineTemp DOUBLE,"
+    " thrust DOUBLE, activeAnomalies INT, altitude DOUBLE, velocity DOUBLE, fuelRemaining DOUBLE,"
+    " stage INT>"
+)
+
+
+def rocket_job(pipeline: GridPipeline, wiring: Wiring) -> JobSql:
+    spec = pipeline.spec
+    name = pipeline.metadata.name
+    rules = spec.rocket_rules
+    alert_sink = (
+        "CREATE TEMPORARY TABLE anomaly_sink (`key` BYTES, alertId STRING, `timestamp` STRING, rocketId STRING,"
+        " missionTime DOUBLE, anomalyType STRING, severity STRING, affectedParameter STRING, currentValue DOUBLE,"
+        f" expectedRange STRING, description STRING, originalTelemetry {_TELEMETRY_ROW}, totalAnomalies INT) WITH ("
+        + _kafka(
+            spec.outputs.anomalies_topic,
+            wiring.bootstrap,
+            {
+                "key.format": "raw",
+                "key.fields": "key",
+                "value.format": "json",
+                "value.fields-include": "EXCEPT_KEY",
+                "value.json.encode.ignore-null-fields": "true",
+                "sink.delivery-guarantee": "at-least-once",
+                "properties.linger.ms": "2",
+            },
+        )
+        + ")"
+    )
+    total = " + ".join(f"CASE WHEN {_fires(r)} THEN 1 ELSE 0 END" for r in rules)
+    ddl = [
+        *_functions(),
+        _source(pipeline, wiring.bootstrap),
+        alert_sink,
+        _raw_sink("dead_letter_sink", spec.outputs.dead_letter_topic, wiring.bootstrap),
+        "CREATE TEMPORARY VIEW decoded AS SELECT `key`, `value`, `topic`, `partition`, `offset`, kafka_time,"
+        " DECODE_TELEMETRY(`value`) AS t FROM source_records",
+        "CREATE TEMPORARY VIEW telemetry AS SELECT "
+        + ", ".join(f"t.{c} AS {c}" for c in TELEMETRY_COLUMNS)
+        + " FROM decoded WHERE t.reason IS NULL",
+        f"CREATE TEMPORARY VIEW judged AS SELECT *, {total} AS totalAnomalies FROM telemetry",
+    ]
+    original = "ROW(" + ", ".join(TELEMETRY_COLUMNS) + ")"
+    selects = []
+    for rule in rules:
+        label = _RULE_LABELS[rule.anomaly_type]
+        selects.append(
+            f"SELECT CAST(rocketId AS BYTES), "
+            f"{alert_id(name, 'rocketId', '`timestamp`', 'CAST(missionTime AS STRING)', literal(rule.parameter))},"
+            f" `timestamp`, rocketId, missionTime, {literal(rule.anomaly_type)},"
+            f" {rocket_severity_sql(rule, 'totalAnomalies')}, {literal(rule.parameter)},"
+            f" CAST({rule.parameter} AS DOUBLE), {literal(expected_range(rule))},"
+            f" {literal(f'{rule.parameter} anomaly: {label}')}, {original}, totalAnomalies"
+            f" FROM judged WHERE {_fires(rule)}"
+        )
+    inserts = [
+        _dead_letters(pipeline, wiring, "decoded", "t"),
+        "INSERT INTO anomaly_sink " + " UNION ALL ".join(selects),
+    ]
+    return JobSql(ddl, inserts)
+
+
+def job_sql(pipeline: GridPipeline, wiring: Wiring) -> JobSql:
+    return grid_job(pipeline, wiring) if pipeline.spec.profile == "grid" else rocket_job(pipeline, wiring)
