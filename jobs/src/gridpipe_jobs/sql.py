@@ -207,7 +207,7 @@ def grid_job(pipeline: GridPipeline, wiring: Wiring) -> JobSql:
                 f" CAST(ROUND(mean, 2) AS STRING), {literal(' ' + _UNITS[field])})"
             )
             inserts.append(
-                f"INSERT INTO anomaly_sink SELECT CAST(meter_id AS BYTES), "
+                "INSERT INTO anomaly_sink SELECT CAST(meter_id AS BYTES), "
                 + encode(
                     f"CASE WHEN deviation > 0 THEN {literal(surge)} ELSE {literal(sag)} END",
                     grid_severity_sql("deviation"),

@@ -11,6 +11,7 @@ from typing import Any
 from gridpipe_schemas.pipeline import API_GROUP, API_VERSION, KIND, GridPipelineSpec, Model
 
 PLURAL = "gridpipelines"
+DESCRIPTION = "A streaming anomaly-detection pipeline: source topic, detectors, outputs, sinks."
 CONDITION_TYPES = ("Ready", "TopicsReady", "JobRunning", "SchemasRegistered", "StorageReady")
 
 
@@ -134,7 +135,7 @@ def crd() -> dict[str, Any]:
                     "schema": {
                         "openAPIV3Schema": {
                             "type": "object",
-                            "description": "A streaming anomaly-detection pipeline: source topic, detectors, outputs, sinks.",
+                            "description": DESCRIPTION,
                             "required": ["spec"],
                             "properties": {
                                 "apiVersion": {"type": "string"},

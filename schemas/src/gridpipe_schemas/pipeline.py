@@ -247,7 +247,7 @@ def cel_violations(cls: type[Model], raw: Any, path: str) -> list[tuple[str, str
     except ValidationError:
         return found  # its field errors are reported by pydantic
     env = celpy.Environment()
-    context = {"self": celpy.json_to_cel(model.model_dump(by_alias=True, exclude_none=True, mode="json"))}
+    context = {"self": celpy.json_to_cel(model.model_dump(by_alias=True, exclude_none=True, mode="json"))}  # type: ignore[attr-defined]
     found.extend(
         (path, rule.message)
         for rule in cls.CEL_RULES
