@@ -1,0 +1,89 @@
+"""The generated topology and the severity tables, without Flink."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from gridpipe_jobs.severity import grid_severity, rocket_severity
+from gridpipe_jobs.sql import Wiring, expected_range, grid_severity_sql, job_sql
+from gridpipe_schemas.pipeline import PRD_RULES, load_pipeline
+
+pytestmark = pytest.mark.unit
+ROOT = Path(__file__).resolve().parents[2]
+WIRING = Wiring("127.0.0.1:9092", "http://registry", "{}", 11, "{}", 12, "{}")
+
+
+@pytest.mark.parametrize(
+    ("deviation", "severity"),
+    [
+        (2.6, "INFO"),
+        (-2.99, "INFO"),
+        (3.0, "WARNING"),
+        (-4.49, "WARNING"),
+        (4.5, "ERROR"),
+        (5.99, "ERROR"),
+        (6.0, "CRITICAL"),
+        (-40.0, "CRITICAL"),
+    ],
+)
+def test_grid_severity_bands(deviation: float, severity: str) -> None:
+    assert grid_severity(deviation) == severity
+
+
+def test_grid_severity_sql_checks_bands_from_the_top() -> None:
+    sql = grid_severity_sql("d")
+    assert sql.index("6.0") < sql.index("4.5") < sql.index("3.0")
+    assert sql.endswith("ELSE 'INFO' END")
+
+
+@pytest.mark.parametrize(
+    ("parameter", "value", "total", "severity"),
+    [
+        ("thrust", 0.0, 1, "critical"),  # engine shutdown
+        ("activeAnomalies", 3, 1, "critical"),  # 3+ concurrent anomalies
+        ("activeAnomalies", 2, 1, "medium"),
+        ("activeAnomalies", 1, 1, "low"),
+        ("fuelLeakRate", 150.01, 1, "high"),  # critical fuel leak (> 150)
+        ("fuelLeakRate", 150.0, 1, "medium"),  # moderate fuel leak
+        ("engineTemp", 3700.5, 1, "high"),  # thermal anomaly > 3700
+        ("engineTemp", 3700.0, 1, "low"),
+        ("guidanceError", 5.01, 1, "high"),  # guidance failure > 5.0
+        ("guidanceError", 5.0, 1, "low"),
+        ("engineEfficiency", 59.9, 1, "medium"),  # underperformance < 60 %
+        ("engineEfficiency", 60.0, 1, "low"),
+        ("sensorNoise", 1.6, 1, "medium"),  # sensor malfunction
+        ("burnRate", 2600.0, 1, "medium"),
+        ("engineTemp", 3450.0, 3, "critical"),  # one of three rules firing on the same message
+    ],
+)
+def test_rocket_severity_follows_prd_section_6(parameter: str, value: float, total: int, severity: str) -> None:
+    assert rocket_severity(parameter, value, total) == severity
+
+
+def test_expected_range_text() -> None:
+    by_parameter = {r.parameter: expected_range(r) for r in PRD_RULES}
+    assert by_parameter["engineTemp"] == "outside 3400-4000"
+    assert by_parameter["thrust"] == "not 0"
+    assert by_parameter["activeAnomalies"] == "below 1"
+
+
+def test_grid_topology_judges_each_field_with_the_configured_window() -> None:
+    pipeline = load_pipeline(ROOT / "examples" / "grid.yaml")
+    sql = job_sql(pipeline, WIRING)
+    text = "\n".join(sql.ddl + sql.inserts)
+    assert "ZSCORE(input => TABLE zscore_voltage_input PARTITION BY meter_id, k => CAST(2.5 AS DOUBLE)" in text
+    assert "window_ms => CAST(300000 AS BIGINT), bucket_ms => CAST(10000 AS BIGINT)" in text
+    assert "WHERE status = 'EQUIPMENT_FAILURE'" in text
+    assert len(sql.inserts) == 3  # dead letters, voltage z-score, equipment failure
+    assert all("'sink.delivery-guarantee' = 'at-least-once'" in d for d in sql.ddl if "_sink" in d)
+
+
+def test_rocket_topology_has_one_branch_per_rule() -> None:
+    pipeline = load_pipeline(ROOT / "examples" / "rocket.yaml")
+    sql = job_sql(pipeline, WIRING)
+    alerts = sql.inserts[1]
+    assert alerts.count(" UNION ALL ") == len(PRD_RULES) - 1
+    assert "(engineTemp >= 3400.0 AND engineTemp <= 4000.0)" in alerts
+    assert "'outside 3400-4000'" in alerts and "'engineTemp anomaly: Thermal Anomaly'" in alerts

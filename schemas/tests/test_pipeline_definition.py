@@ -1,0 +1,145 @@
+"""The GridPipeline definition: validation with every problem by path, the CRD derived from it."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from gridpipe_schemas.crd import crd, spec_schema
+from gridpipe_schemas.pipeline import (
+    PRD_RULES,
+    PipelineInvalid,
+    duration_ms,
+    load_pipeline,
+    parse_pipeline,
+    with_env_thresholds,
+)
+
+pytestmark = pytest.mark.unit
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _grid() -> dict[str, Any]:
+    return yaml.safe_load((ROOT / "examples" / "grid.yaml").read_text())
+
+
+def _problems(document: dict[str, Any]) -> list[str]:
+    with pytest.raises(PipelineInvalid) as caught:
+        parse_pipeline(document)
+    return caught.value.problems
+
+
+@pytest.mark.parametrize("name", ["grid.yaml", "rocket.yaml"])
+def test_examples_are_valid(name: str) -> None:
+    pipeline = load_pipeline(ROOT / "examples" / name)
+    assert pipeline.metadata.name.endswith("-demo")
+
+
+def test_every_problem_is_listed_by_path() -> None:
+    doc = _grid()
+    doc["spec"]["detection"]["zscore"]["threshold"] = 5.0
+    doc["spec"]["detection"]["zscore"]["window"] = "five minutes"
+    doc["spec"]["sink"] = {}
+    doc["spec"]["flink"]["parallelism"] = 0
+    problems = _problems(doc)
+    assert any(
+        p.startswith("spec.detection.zscore.threshold: Input should be less than or equal to 4") for p in problems
+    )
+    assert any(p.startswith("spec.detection.zscore.window: String should match pattern") for p in problems)
+    assert "spec.sink: unknown field; check its spelling against `gridctl pipeline crd`" in problems
+    assert any(p.startswith("spec.flink.parallelism:") for p in problems)
+    assert len(problems) == 4
+
+
+def test_cross_field_rules_are_reported_with_field_errors() -> None:
+    doc = yaml.safe_load((ROOT / "examples" / "rocket.yaml").read_text())
+    doc["spec"]["detection"]["rules"][0].update(min=90.0, max=10.0)
+    doc["spec"]["outputs"]["partitions"] = -1
+    problems = _problems(doc)
+    assert "spec.detection.rules[0]: min must not be greater than max" in problems
+    assert any(p.startswith("spec.outputs.partitions:") for p in problems)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (
+            lambda s: s["detection"]["zscore"].update(bucket="10m", window="5m"),
+            "spec.detection.zscore: bucket must not be longer than window",
+        ),
+        (
+            lambda s: s["outputs"].update(anomaliesTopic="sensor-readings"),
+            "spec: source, anomalies and dead-letter topics must all differ",
+        ),
+        (
+            lambda s: s["detection"].update(
+                rules=[dict(parameter="thrust", min=0, max=0, anomalyType="engine_shutdown")]
+            ),
+            "spec: rules apply to rocket pipelines only",
+        ),
+        (
+            lambda s: s.update(detection={}),
+            "spec: a grid pipeline needs detection.zscore or detection.equipmentFailure",
+        ),
+    ],
+)
+def test_cel_rules(change: Any, message: str) -> None:
+    doc = _grid()
+    change(doc["spec"])
+    assert message in _problems(doc)
+
+
+def test_durations() -> None:
+    assert duration_ms("5m") == 300_000
+    assert duration_ms("1h30m") == 5_400_000
+    assert duration_ms("250ms") == 250
+    with pytest.raises(ValueError, match="not a duration"):
+        duration_ms("5 minutes")
+
+
+def test_rocket_defaults_to_the_prd_table_and_env_overrides_it() -> None:
+    doc = yaml.safe_load((ROOT / "examples" / "rocket.yaml").read_text())
+    del doc["spec"]["detection"]["rules"]
+    pipeline = parse_pipeline(doc)
+    assert pipeline.spec.rocket_rules == PRD_RULES
+    changed = with_env_thresholds(pipeline, {"ANOMALY_THRESHOLDS_CONFIG": json.dumps({"engineTemp": {"min": 3500}})})
+    engine = next(r for r in changed.spec.rocket_rules if r.parameter == "engineTemp")
+    assert (engine.min, engine.max) == (3500, 4000)
+    with pytest.raises(PipelineInvalid, match="min must not be greater than max"):
+        with_env_thresholds(pipeline, {"ANOMALY_THRESHOLDS_CONFIG": '{"thrust": {"min": 5}}'})
+    with pytest.raises(PipelineInvalid, match="no such rule"):
+        with_env_thresholds(pipeline, {"ANOMALY_THRESHOLDS_CONFIG": '{"altitude": {"min": 5}}'})
+
+
+def test_committed_crd_is_the_generated_one() -> None:
+    committed = yaml.safe_load((ROOT / "charts/gridpipe-operator/crds/gridpipelines.gridpipe.io.yaml").read_text())
+    assert committed == crd(), (
+        "run `uv run gridctl pipeline crd > charts/gridpipe-operator/crds/gridpipelines.gridpipe.io.yaml`"
+    )
+
+
+def test_crd_schema_is_structural_and_carries_the_rules() -> None:
+    text = json.dumps(spec_schema())
+    assert "$ref" not in text and "anyOf" not in text and '"title"' not in text
+    schema = spec_schema()
+    z = schema["properties"]["detection"]["properties"]["zscore"]["properties"]["threshold"]
+    assert (z["minimum"], z["maximum"], z["default"]) == (1.5, 4.0, 2.5)
+    rule = schema["properties"]["detection"]["properties"]["rules"]["items"]
+    assert {"rule": "self.min <= self.max", "message": "min must not be greater than max"} in rule[
+        "x-kubernetes-validations"
+    ]
+    version = crd()["spec"]["versions"][0]
+    assert version["subresources"] == {"status": {}}
+    assert {c["name"] for c in version["additionalPrinterColumns"]} >= {"Phase", "Job", "Threshold", "Age"}
+    assert crd()["spec"]["names"]["shortNames"] == ["gp", "gpipe"]
+
+
+def test_a_spec_valid_here_is_unchanged_by_a_round_trip() -> None:
+    pipeline = parse_pipeline(_grid())
+    again = parse_pipeline(copy.deepcopy(pipeline.model_dump(by_alias=True, exclude_none=True, mode="json")))
+    assert again == pipeline
