@@ -25,7 +25,8 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def _grid() -> dict[str, Any]:
-    return yaml.safe_load((ROOT / "examples" / "grid.yaml").read_text())
+    document: dict[str, Any] = yaml.safe_load((ROOT / "examples" / "grid.yaml").read_text())
+    return document
 
 
 def _problems(document: dict[str, Any]) -> list[str]:
