@@ -1,1 +1,1 @@
-pytest_plugins = ["gridpipe_stack.testing"]
+pytest_plugins = ["gridpipe_stack.testing", "gridpipe_jobs.testing"]

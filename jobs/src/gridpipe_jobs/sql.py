@@ -199,7 +199,9 @@ def grid_job(pipeline: GridPipeline, wiring: Wiring) -> JobSql:
             ddl.append(
                 f"CREATE TEMPORARY VIEW {view} AS SELECT * FROM ZSCORE(input => TABLE {view}_input PARTITION BY"
                 f" meter_id, k => CAST({_number(z.threshold)} AS DOUBLE), min_samples => {z.min_samples},"
-                f" window_ms => CAST({window_ms} AS BIGINT), bucket_ms => CAST({bucket_ms} AS BIGINT))"
+                f" window_ms => CAST({window_ms} AS BIGINT), bucket_ms => CAST({bucket_ms} AS BIGINT),"
+                # A stable uid per field keeps the window state restorable when thresholds change.
+                f" uid => {literal('zscore-' + field)})"
             )
             description = (
                 f"CONCAT({literal(field + ' ')}, CAST(ROUND(x, 2) AS STRING), {literal(' ' + _UNITS[field] + ' is ')},"

@@ -201,6 +201,9 @@ def flink_settings(cfg: StackConfig) -> dict[str, object]:
         "web.tmpdir": str(cfg.data_dir / "flink" / "web"),
         "io.tmp.dirs": str(cfg.data_dir / "flink" / "tmp"),
         "restart-strategy.type": "exponential-delay",
+        # A lost TaskManager is noticed in seconds, not the default 50 s: recovery time is a product target.
+        "heartbeat.interval": 2000,
+        "heartbeat.timeout": 15000,
     }
 
 
