@@ -68,7 +68,7 @@ def _readings(cfg: GeneratorConfig, reading_schema_id: int) -> list[tuple[dict[s
 
 
 def _ms(value: Any) -> int:
-    return round(value.timestamp() * 1000)
+    return int(round(value.timestamp() * 1000))
 
 
 def test_alerts_match_the_reference_and_the_labels(local_stack: StackConfig, run_pipeline: Any) -> None:

@@ -81,10 +81,8 @@ def run_pipeline(local_stack: StackConfig) -> Iterator[Callable[[dict[str, Any]]
 
     yield run
     for job_id in started:
-        try:
+        with contextlib.suppress(Exception):  # a job that already ended needs no cancelling
             flinksql.cancel(local_stack, job_id)
-        except Exception:
-            continue
 
 
 def consume(
