@@ -68,7 +68,8 @@ def _readings(cfg: GeneratorConfig, reading_schema_id: int) -> list[tuple[dict[s
 
 
 def _ms(value: Any) -> int:
-    return int(round(value.timestamp() * 1000))
+    millis: int = round(value.timestamp() * 1000)
+    return millis
 
 
 def test_alerts_match_the_reference_and_the_labels(local_stack: StackConfig, run_pipeline: Any) -> None:
