@@ -32,7 +32,7 @@ NORMAL = {
     "thrust": 7600.0,
     "activeAnomalies": 0,
 }
-RULES = {r.parameter: r for r in PRD_RULES}
+RULES: dict[str, Any] = {r.parameter: r for r in PRD_RULES}
 # (name, changes, the rules expected to fire)
 CASES: list[tuple[str, dict[str, Any], set[str]]] = [
     ("normal", {}, set()),
