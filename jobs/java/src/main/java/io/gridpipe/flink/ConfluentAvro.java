@@ -33,6 +33,15 @@ final class ConfluentAvro {
     /** A decoded record, or why it could not be decoded. Exactly one of the two is set. */
     record Decoded(GenericRecord record, Rejection rejection) {}
 
+    private static final Map<Schema, Map<Integer, GenericDatumReader<GenericRecord>>> READERS =
+            new ConcurrentHashMap<>();
+    private static final ThreadLocal<BinaryDecoder> DECODER = new ThreadLocal<>();
+
+    private static GenericDatumReader<GenericRecord> datumReader(Schema reader, int id, Schema writer) {
+        return READERS.computeIfAbsent(reader, r -> new ConcurrentHashMap<>())
+                .computeIfAbsent(id, i -> new GenericDatumReader<>(writer, reader));
+    }
+
     static Decoded decode(byte[] value, Schema reader, SchemaRegistryClient registry) {
         if (value == null || value.length < 5 || value[0] != MAGIC) {
             String first = value == null || value.length == 0 ? "nothing" : String.format("0x%02x", value[0]);
@@ -47,8 +56,9 @@ final class ConfluentAvro {
                     "schema id " + id + " is not in the schema registry"));
         }
         try {
-            BinaryDecoder decoder = DecoderFactory.get().binaryDecoder(value, 5, value.length - 5, null);
-            GenericRecord record = new GenericDatumReader<GenericRecord>(writer.get(), reader).read(null, decoder);
+            BinaryDecoder decoder = DecoderFactory.get().binaryDecoder(value, 5, value.length - 5, DECODER.get());
+            DECODER.set(decoder);
+            GenericRecord record = datumReader(reader, id, writer.get()).read(null, decoder);
             if (!decoder.isEnd()) {
                 return new Decoded(null, Rejection.of(Rejection.SCHEMA_VIOLATION,
                         "bytes left over after the record: the body does not match schema id " + id));
