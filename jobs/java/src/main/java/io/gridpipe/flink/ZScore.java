@@ -28,7 +28,8 @@ public class ZScore extends ProcessTableFunction<Row> {
             + " samples BIGINT, deviation DOUBLE, payload BYTES>";
 
     public void eval(
-            @StateHint(name = "window") EventTimeBuckets window,
+            // No TTL: state is bounded by the number of meters, and a TTL check costs ~30 % on every call.
+            @StateHint(name = "window", ttl = "0 ms") EventTimeBuckets window,
             @ArgumentHint(value = ArgumentTrait.SET_SEMANTIC_TABLE, name = "input") Row in,
             @ArgumentHint(name = "k") Double k,
             @ArgumentHint(name = "min_samples") Integer minSamples,
