@@ -41,8 +41,14 @@ def _topic_with_append_time(stack: StackConfig, topic: str) -> None:
 def _drain(stack: StackConfig, topic: str) -> list[Any]:
     from confluent_kafka import Consumer
 
-    consumer = Consumer({"bootstrap.servers": stack.kafka_bootstrap, "group.id": unique("bench"),
-                         "auto.offset.reset": "earliest", "enable.auto.commit": False})
+    consumer = Consumer(
+        {
+            "bootstrap.servers": stack.kafka_bootstrap,
+            "group.id": unique("bench"),
+            "auto.offset.reset": "earliest",
+            "enable.auto.commit": False,
+        }
+    )
     consumer.subscribe([topic])
     out: list[Any] = []
     idle = 0
@@ -71,9 +77,18 @@ def main() -> None:
     _topic_with_append_time(stack, pipeline.spec.outputs.anomalies_topic)
     job_id = start(stack, pipeline)
 
-    cfg = GeneratorConfig(PipelineKind.GRID, stack.kafka_bootstrap, stack.registry_url, pipeline.spec.source.topic,
-                          event_rate=args.rate, duration=args.seconds, anomaly_rate=args.anomaly_rate, seed=3,
-                          meters=10_000, partitions=3)
+    cfg = GeneratorConfig(
+        PipelineKind.GRID,
+        stack.kafka_bootstrap,
+        stack.registry_url,
+        pipeline.spec.source.topic,
+        event_rate=args.rate,
+        duration=args.seconds,
+        anomaly_rate=args.anomaly_rate,
+        seed=3,
+        meters=10_000,
+        partitions=3,
+    )
     print(f"producing {args.rate:,} events/s for {args.seconds:.0f}s into a running job…", flush=True)
     summary = Generator(cfg, progress=lambda line: print(line, flush=True)).run(threading.Event())
 
@@ -105,19 +120,22 @@ def main() -> None:
     first = min(produced_at.values()) / 1000.0
     print("alerts slower than 50 ms, seconds into the run:", [round(t - first, 1) for t in sorted(slow_at)])
     flinksql.cancel(stack, job_id)
-    record("detection-latency", {
-        "target_events_per_second": args.rate,
-        "achieved_events_per_second": round(summary.achieved_rate),
-        "alerts_measured": len(latencies),
-        "p50_ms": round(percentile(latencies, 0.50), 1),
-        "p95_ms": round(percentile(latencies, 0.95), 1),
-        "p99_ms": round(percentile(latencies, 0.99), 1),
-        "max_ms": round(max(latencies), 1),
-        "mean_ms": round(statistics.fmean(latencies), 1),
-        "bar_p99_ms": 100,
-        "measured_from": "generator creation time (gridpipe-produced-at) to LogAppendTime of the alert",
-        "jobs_cancelled_first": cancelled,
-    })
+    record(
+        "detection-latency",
+        {
+            "target_events_per_second": args.rate,
+            "achieved_events_per_second": round(summary.achieved_rate),
+            "alerts_measured": len(latencies),
+            "p50_ms": round(percentile(latencies, 0.50), 1),
+            "p95_ms": round(percentile(latencies, 0.95), 1),
+            "p99_ms": round(percentile(latencies, 0.99), 1),
+            "max_ms": round(max(latencies), 1),
+            "mean_ms": round(statistics.fmean(latencies), 1),
+            "bar_p99_ms": 100,
+            "measured_from": "generator creation time (gridpipe-produced-at) to LogAppendTime of the alert",
+            "jobs_cancelled_first": cancelled,
+        },
+    )
 
 
 if __name__ == "__main__":
