@@ -11,12 +11,13 @@ setup:
 	@$(UV) --version >/dev/null 2>&1 || { echo "installing uv from PyPI…"; python3 -m pip install --quiet uv; }
 	$(UV) sync --frozen
 	$(GRIDCTL) stack provision
+	$(UV) run --frozen python -c "from gridpipe_jobs.functions_jar import functions_jar; print(functions_jar())"
 
-## up: start Kafka, Apicurio, Flink and Prometheus, then run the pipeline through them
+## up: start Kafka, Apicurio, Flink and Prometheus, then both example pipelines fed by generators
 up: setup
 	$(GRIDCTL) stack up
 	$(GRIDCTL) schemas register
-	$(GRIDCTL) smoke
+	$(GRIDCTL) demo
 
 down:
 	$(GRIDCTL) stack down
@@ -32,6 +33,7 @@ lint:
 
 ## test: everything CI runs, from a fresh clone
 test: setup lint
+	mvn -q -B -f jobs/java/pom.xml test
 	$(UV) run --frozen pytest
 
 unit:
