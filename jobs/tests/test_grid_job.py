@@ -172,6 +172,17 @@ def test_each_malformed_kind_is_dead_lettered_with_its_reason(local_stack: Stack
     overview = httpx.get(f"{local_stack.flink_url}/jobs/{running.job_id}", timeout=10).json()
     assert overview["state"] == "RUNNING"
 
+    # Counted per reason in metrics, as Prometheus scrapes them from the TaskManager.
+    wanted = Counter(reason for reason, _ in malformed.values())
+    query = f'sum by (reason) (flink_taskmanager_job_task_operator_reason_deadLettered{{job_id="{running.job_id}"}})'
+    counted: dict[str, int] = {}
+    deadline = time.monotonic() + 60
+    while counted != wanted and time.monotonic() < deadline:
+        time.sleep(2)
+        result = httpx.get(f"{local_stack.prometheus_url}/api/v1/query", params={"query": query}, timeout=10).json()
+        counted = {r["metric"]["reason"]: int(float(r["value"][1])) for r in result["data"]["result"]}
+    assert counted == wanted
+
 
 def _checkpoints(stack: StackConfig, job_id: str) -> int:
     response = httpx.get(f"{stack.flink_url}/jobs/{job_id}/checkpoints", timeout=10).json()

@@ -19,10 +19,30 @@ from gridpipe_stack.supervise import MARK_VARIABLE
 
 EXAMPLES = Path(__file__).resolve().parents[3] / "examples"
 GENERATORS = {
-    "grid": ["--profile", "grid", "--meters", "10000", "--event-rate", "5000", "--anomaly-rate", "0.0005",
-             "--malformed-rate", "0.0005"],
-    "rocket": ["--profile", "rocket", "--rockets", "3", "--event-rate", "30", "--anomaly-rate", "0.01",
-               "--malformed-rate", "0.005"],
+    "grid": [
+        "--profile",
+        "grid",
+        "--meters",
+        "10000",
+        "--event-rate",
+        "5000",
+        "--anomaly-rate",
+        "0.0005",
+        "--malformed-rate",
+        "0.0005",
+    ],
+    "rocket": [
+        "--profile",
+        "rocket",
+        "--rockets",
+        "3",
+        "--event-rate",
+        "30",
+        "--anomaly-rate",
+        "0.01",
+        "--malformed-rate",
+        "0.005",
+    ],
 }
 
 
@@ -41,8 +61,13 @@ def _start_generator(cfg: StackConfig, profile: str) -> str:
         return f"generator ({profile}) already runs, log {log}"
     env = {**os.environ, MARK_VARIABLE: str(cfg.run_dir)}  # so `gridctl stack down` stops it with the stack
     with log.open("ab") as out:
-        process = subprocess.Popen([sys.executable, "-m", "gridpipe_generator", *GENERATORS[profile]],
-                                   stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+        process = subprocess.Popen(
+            [sys.executable, "-m", "gridpipe_generator", *GENERATORS[profile]],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=env,
+            start_new_session=True,
+        )
     pid_file.write_text(str(process.pid))
     return f"generator ({profile}) started, log {log}"
 
@@ -56,21 +81,24 @@ def demo(replace: Annotated[bool, typer.Option(help="Restart pipelines that alre
         run(file=EXAMPLES / f"{name}.yaml", replace=replace)
     for profile in GENERATORS:
         typer.echo(_start_generator(cfg, profile))
-    typer.echo("watch the alerts:  uv run gridctl alerts -f examples/grid.yaml   "
-               "(or examples/rocket.yaml)")
+    typer.echo("watch the alerts:  uv run gridctl alerts -f examples/grid.yaml   (or examples/rocket.yaml)")
     typer.echo(f"Flink: {cfg.flink_url}   Prometheus: {cfg.prometheus_url}   logs: {cfg.logs_dir}")
 
 
 def _grid_line(alert: dict[str, Any]) -> str:
     reading = alert["reading"]
     value = f" {alert['field']}={alert['observed_value']:.2f}" if alert.get("field") else ""
-    return (f"{reading['timestamp']:%H:%M:%S.%f}"[:-3] + f"  {alert['severity']:<8} {alert['anomaly_type']:<17} "
-            f"{reading['meter_id']}{value}  {alert['description']}")
+    return (
+        f"{reading['timestamp']:%H:%M:%S.%f}"[:-3] + f"  {alert['severity']:<8} {alert['anomaly_type']:<17} "
+        f"{reading['meter_id']}{value}  {alert['description']}"
+    )
 
 
 def _rocket_line(alert: dict[str, Any]) -> str:
-    return (f"{alert['timestamp'][11:23]}  {alert['severity']:<8} {alert['anomalyType']:<23} {alert['rocketId']} "
-            f"{alert['affectedParameter']}={alert['currentValue']}  ({alert['expectedRange']})")
+    return (
+        f"{alert['timestamp'][11:23]}  {alert['severity']:<8} {alert['anomalyType']:<23} {alert['rocketId']} "
+        f"{alert['affectedParameter']}={alert['currentValue']}  ({alert['expectedRange']})"
+    )
 
 
 def alerts(
@@ -89,14 +117,19 @@ def alerts(
         raise typer.Exit(2) from invalid
     cfg = StackConfig.from_env()
     topic = pipeline.spec.outputs.anomalies_topic
-    consumer = Consumer({"bootstrap.servers": cfg.kafka_bootstrap, "group.id": f"gridctl-alerts-{time.time_ns()}",
-                         "auto.offset.reset": "earliest" if from_beginning else "latest",
-                         "enable.auto.commit": False, "log_level": 0})
+    consumer = Consumer(
+        {
+            "bootstrap.servers": cfg.kafka_bootstrap,
+            "group.id": f"gridctl-alerts-{time.time_ns()}",
+            "auto.offset.reset": "earliest" if from_beginning else "latest",
+            "enable.auto.commit": False,
+            "log_level": 0,
+        }
+    )
     consumer.subscribe([topic])
     decode = _decoder(cfg, topic) if pipeline.spec.profile == "grid" else json.loads
     line = _grid_line if pipeline.spec.profile == "grid" else _rocket_line
-    typer.echo(f"alerts of {pipeline.metadata.name} from {topic} (Ctrl-C to stop), "
-               f"{datetime.now(UTC):%H:%M:%S} UTC")
+    typer.echo(f"alerts of {pipeline.metadata.name} from {topic} (Ctrl-C to stop), {datetime.now(UTC):%H:%M:%S} UTC")
     shown = 0
     deadline = time.monotonic() + timeout if timeout else float("inf")
     try:
