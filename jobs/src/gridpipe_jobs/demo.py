@@ -127,7 +127,7 @@ def alerts(
         }
     )
     consumer.subscribe([topic])
-    decode = _decoder(cfg, topic) if pipeline.spec.profile == "grid" else json.loads
+    decode: Any = _decoder(cfg, topic) if pipeline.spec.profile == "grid" else json.loads
     line = _grid_line if pipeline.spec.profile == "grid" else _rocket_line
     typer.echo(f"alerts of {pipeline.metadata.name} from {topic} (Ctrl-C to stop), {datetime.now(UTC):%H:%M:%S} UTC")
     shown = 0
@@ -135,7 +135,7 @@ def alerts(
     try:
         while (count is None or shown < count) and time.monotonic() < deadline:
             message = consumer.poll(0.5)
-            if message is None or message.error():
+            if message is None or message.error() or message.value() is None:
                 continue
             typer.echo(line(decode(message.value())))
             shown += 1
