@@ -141,3 +141,56 @@ def test_generated_flights_alert_on_every_labelled_rule(local_stack: StackConfig
     malformed = [parse_label(r.label)[1][0] for r in records if r.label.startswith("malformed:")]
     letters = consume(local_stack, running.pipeline.spec.outputs.dead_letter_topic, expect=len(malformed))
     assert len(letters) == len(malformed)
+
+
+def test_the_same_entry_point_runs_under_flinks_python_driver(local_stack: StackConfig) -> None:
+    """`flink run -pym gridpipe_jobs.job`, as the Flink Kubernetes Operator runs it, against the session cluster."""
+    import os
+    import subprocess
+    import tempfile
+    from pathlib import Path
+
+    import yaml
+
+    from gridpipe_jobs.topics import ensure_topics
+    from gridpipe_schemas.pipeline import parse_pipeline
+    from gridpipe_stack import flinksql
+    from gridpipe_stack.provision import flink_home
+
+    document = rocket_document(unique("rocket-driver"))
+    ensure_topics(parse_pipeline(document), local_stack.kafka_bootstrap)
+    with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False) as handle:
+        yaml.safe_dump(document, handle)
+    env = {**os.environ, "FLINK_CONF_DIR": str(local_stack.conf_dir / "flink")}
+    done = subprocess.run(
+        [
+            "bash",
+            str(flink_home() / "bin" / "flink"),
+            "run",
+            "-m",
+            f"127.0.0.1:{local_stack.ports.flink_rest}",
+            "-pym",
+            "gridpipe_jobs.job",
+            "--pipeline",
+            handle.name,
+            "--bootstrap-servers",
+            local_stack.kafka_bootstrap,
+            "--schema-registry-url",
+            local_stack.registry_url,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        env=env,
+    )
+    Path(handle.name).unlink()
+    assert done.returncode == 0, done.stderr[-2000:]
+    job_id = next(line.split()[-1] for line in done.stdout.splitlines() if "submitted with JobID" in line)
+    try:
+        flinksql.wait_for_state(local_stack, job_id, "RUNNING", timeout=120)
+        spec = document["spec"]
+        _produce(local_stack, spec["source"]["topic"], [json.dumps({**NORMAL, "thrust": 0.0}).encode()], [b"F9"])
+        (alert,) = [json.loads(m.value()) for m in consume(local_stack, spec["outputs"]["anomaliesTopic"], expect=1)]
+        assert (alert["anomalyType"], alert["severity"]) == ("engine_shutdown", "critical")
+    finally:
+        flinksql.cancel(local_stack, job_id)

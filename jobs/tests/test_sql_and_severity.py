@@ -87,3 +87,22 @@ def test_rocket_topology_has_one_branch_per_rule() -> None:
     assert alerts.count(" UNION ALL ") == len(PRD_RULES) - 1
     assert "(engineTemp >= 3400.0 AND engineTemp <= 4000.0)" in alerts
     assert "'outside 3400-4000'" in alerts and "'engineTemp anomaly: Thermal Anomaly'" in alerts
+
+
+def test_run_refuses_an_invalid_pipeline_before_touching_anything(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    import yaml
+
+    document = yaml.safe_load((ROOT / "examples" / "rocket.yaml").read_text())
+    document["spec"]["detection"]["rules"][6].update(min=5.0, max=1.0)
+    document["spec"]["flink"]["checkpointInterval"] = "ten seconds"
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump(document))
+    done = subprocess.run(
+        [sys.executable, "-m", "gridpipe_stack.cli", "run", "-f", str(bad)], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 2
+    assert "spec.detection.rules[6]: min must not be greater than max" in done.stderr
+    assert "spec.flink.checkpointInterval: String should match pattern" in done.stderr
