@@ -23,13 +23,13 @@ from pipelines import grid_pipeline, quiet_cluster, start, unique
 
 from gridpipe_generator.records import parse_label
 from gridpipe_generator.run import Generator, GeneratorConfig, build_stream
-from gridpipe_jobs.job import Endpoints, submit
+from gridpipe_jobs.testing import rocket_document
 from gridpipe_jobs.topics import ensure_topics
 from gridpipe_schemas.catalog import parsed_avro
 from gridpipe_schemas.pipeline import parse_pipeline
 from gridpipe_schemas.subjects import PipelineKind
 from gridpipe_stack import flinksql
-from gridpipe_stack.config import HOST, StackConfig
+from gridpipe_stack.config import StackConfig
 
 FIELD_OF = {"VOLTAGE": "voltage", "CURRENT": "current", "TEMPERATURE": "temperature"}
 MIN_SAMPLES = 30
@@ -117,27 +117,8 @@ def grid(stack: StackConfig) -> dict[str, Any]:
 
 
 def rocket(stack: StackConfig) -> dict[str, Any]:
-    name = unique("bench-rocket")
-    pipeline = parse_pipeline(
-        {
-            "apiVersion": "gridpipe.io/v1alpha1",
-            "kind": "GridPipeline",
-            "metadata": {"name": name},
-            "spec": {
-                "profile": "rocket",
-                "source": {"topic": f"{name}-telemetry", "startFrom": "earliest", "partitions": 1},
-                "outputs": {"anomaliesTopic": f"{name}-anomalies", "deadLetterTopic": f"{name}-dlq"},
-                "detection": {},
-            },
-        }
-    )
-    ensure_topics(pipeline, stack.kafka_bootstrap)
-    job_id = submit(
-        pipeline,
-        Endpoints(stack.kafka_bootstrap, stack.registry_url),
-        {"execution.target": "remote", "rest.address": HOST, "rest.port": str(stack.ports.flink_rest)},
-    )
-    flinksql.wait_for_state(stack, job_id, "RUNNING", timeout=120)
+    pipeline = parse_pipeline(rocket_document(unique("bench-rocket")))
+    job_id = start(stack, pipeline)
     cfg = GeneratorConfig(
         PipelineKind.ROCKET,
         stack.kafka_bootstrap,

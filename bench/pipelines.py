@@ -8,6 +8,7 @@ from typing import Any
 import httpx
 
 from gridpipe_jobs.job import Endpoints, submit
+from gridpipe_jobs.testing import grid_document
 from gridpipe_jobs.topics import ensure_topics
 from gridpipe_schemas.pipeline import GridPipeline, parse_pipeline
 from gridpipe_stack import flinksql
@@ -17,22 +18,10 @@ from gridpipe_stack.config import HOST, StackConfig
 def grid_pipeline(
     name: str, *, threshold: float = 2.5, fields: list[str] | None = None, partitions: int = 3
 ) -> GridPipeline:
-    return parse_pipeline(
-        {
-            "apiVersion": "gridpipe.io/v1alpha1",
-            "kind": "GridPipeline",
-            "metadata": {"name": name},
-            "spec": {
-                "profile": "grid",
-                "source": {"topic": f"{name}-readings", "startFrom": "earliest", "partitions": partitions},
-                "outputs": {"anomaliesTopic": f"{name}-anomalies", "deadLetterTopic": f"{name}-dlq", "partitions": 1},
-                "detection": {
-                    "zscore": {"fields": fields or ["voltage"], "threshold": threshold},
-                    "equipmentFailure": {"enabled": True},
-                },
-            },
-        }
-    )
+    document = grid_document(name, fields=fields or ["voltage"], threshold=threshold)
+    document["spec"]["source"]["partitions"] = partitions
+    document["spec"]["flink"] = {}
+    return parse_pipeline(document)
 
 
 def unique(prefix: str) -> str:
