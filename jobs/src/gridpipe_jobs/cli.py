@@ -44,6 +44,7 @@ def run(
             flinksql.wait_for_state(cfg, running, "CANCELED", timeout=60)
             typer.echo(f"cancelled the previous job {running}")
         functions_jar()
+        typer.echo(f"{file}: valid; submitting {job_name(pipeline)} to Flink at {cfg.flink_url}…")
         job_id = submit(
             pipeline,
             Endpoints(cfg.kafka_bootstrap, cfg.registry_url),

@@ -69,7 +69,10 @@ def down(name: StackName = None) -> None:
     cfg = StackConfig.from_env(name)
     report = local_stack.down(cfg, _echo)
     if report.killed_leftovers:
-        _echo(f"killed {len(report.killed_leftovers)} leftover process(es): {report.killed_leftovers}")
+        _echo(
+            f"also stopped {len(report.killed_leftovers)} process(es) of the stack running outside the supervisor "
+            f"(such as demo generators): {report.killed_leftovers}"
+        )
     _echo(f"stack '{cfg.name}' is down; no process left behind (checked) in {report.seconds:.1f}s")
 
 
