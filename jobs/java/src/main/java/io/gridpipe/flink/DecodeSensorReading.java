@@ -4,9 +4,7 @@ import java.time.Instant;
 import java.util.Arrays;
 import org.apache.avro.Schema;
 import org.apache.avro.generic.GenericRecord;
-import org.apache.flink.metrics.MetricGroup;
 import org.apache.flink.table.annotation.DataTypeHint;
-import org.apache.flink.table.functions.FunctionContext;
 import org.apache.flink.table.functions.ScalarFunction;
 import org.apache.flink.types.Row;
 
@@ -15,15 +13,14 @@ import org.apache.flink.types.Row;
  * with its writer schema and resolved to the reader schema, or the reason it cannot be.
  *
  * <p>Every row has {@code reason}: null for a good reading, else a dead-letter reason with {@code error_class} and
- * {@code error_message}. Nothing is thrown for a bad record, so no record can stop the job.
+ * {@code error_message}. Nothing is thrown for a bad record, so no record can stop the job. Rejections are counted
+ * where they are written: {@link EncodeDeadLetter}.
  */
 public class DecodeSensorReading extends ScalarFunction {
     private static final long serialVersionUID = 1L;
     public static final String RESULT = "ROW<reason STRING, error_class STRING, error_message STRING, meter_id STRING,"
             + " event_time TIMESTAMP_LTZ(3), voltage DOUBLE, current DOUBLE, temperature DOUBLE, status STRING>";
     private static final String[] MEASURED = {"voltage", "current", "temperature"};
-
-    private transient DeadLetterCounters counters;
 
     /**
      * Declared non-deterministic so the planner decodes each record once: for a deterministic function it inlines
@@ -34,10 +31,6 @@ public class DecodeSensorReading extends ScalarFunction {
         return false;
     }
 
-    @Override
-    public void open(FunctionContext context) {
-        counters = new DeadLetterCounters(context.getMetricGroup());
-    }
 
     /** The last record decoded on this thread: the dead-letter and detection branches both ask for it. */
     private static final ThreadLocal<Object[]> LAST = ThreadLocal.withInitial(() -> new Object[2]);
@@ -77,24 +70,7 @@ public class DecodeSensorReading extends ScalarFunction {
     }
 
     private Row rejected(Rejection rejection) {
-        if (counters != null) {
-            counters.count(rejection.reason());
-        }
         return Row.of(rejection.reason(), rejection.errorClass(), rejection.message(), null, null, null, null, null,
                 null);
-    }
-
-    /** One counter per dead-letter reason, shown in Prometheus as {@code flink_..._deadLettered{reason=...}}. */
-    static final class DeadLetterCounters {
-        private final MetricGroup group;
-        private final java.util.Map<String, org.apache.flink.metrics.Counter> byReason = new java.util.HashMap<>();
-
-        DeadLetterCounters(MetricGroup group) {
-            this.group = group;
-        }
-
-        void count(String reason) {
-            byReason.computeIfAbsent(reason, r -> group.addGroup("reason", r).counter("deadLettered")).inc();
-        }
     }
 }

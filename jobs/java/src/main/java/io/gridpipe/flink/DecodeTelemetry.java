@@ -6,7 +6,6 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.json.JsonMapper;
 import java.io.IOException;
 import org.apache.flink.table.annotation.DataTypeHint;
-import org.apache.flink.table.functions.FunctionContext;
 import org.apache.flink.table.functions.ScalarFunction;
 import org.apache.flink.types.Row;
 
@@ -28,8 +27,6 @@ public class DecodeTelemetry extends ScalarFunction {
     private static final ObjectMapper JSON = JsonMapper.builder()
             .enable(com.fasterxml.jackson.core.json.JsonReadFeature.ALLOW_NON_NUMERIC_NUMBERS).build();
 
-    private transient DecodeSensorReading.DeadLetterCounters counters;
-
     /**
      * Declared non-deterministic so the planner decodes each record once: for a deterministic function it inlines
      * the call into every field access ({@code r.meter_id}, {@code r.voltage}, ...), decoding a record ten times.
@@ -39,10 +36,6 @@ public class DecodeTelemetry extends ScalarFunction {
         return false;
     }
 
-    @Override
-    public void open(FunctionContext context) {
-        counters = new DecodeSensorReading.DeadLetterCounters(context.getMetricGroup());
-    }
 
     public @DataTypeHint(RESULT) Row eval(byte[] value) {
         JsonNode root;
@@ -115,9 +108,6 @@ public class DecodeTelemetry extends ScalarFunction {
     }
 
     private Row rejected(Rejection rejection) {
-        if (counters != null) {
-            counters.count(rejection.reason());
-        }
         Row row = Row.withPositions(WIDTH);
         row.setField(0, rejection.reason());
         row.setField(1, rejection.errorClass());

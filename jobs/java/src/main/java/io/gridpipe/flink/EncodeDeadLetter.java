@@ -2,21 +2,39 @@ package io.gridpipe.flink;
 
 import java.nio.ByteBuffer;
 import java.time.Instant;
+import java.util.HashMap;
+import java.util.Map;
 import org.apache.avro.Schema;
 import org.apache.avro.generic.GenericData;
 import org.apache.avro.generic.GenericRecord;
 import org.apache.flink.table.annotation.DataTypeHint;
+import org.apache.flink.metrics.Counter;
+import org.apache.flink.metrics.MetricGroup;
+import org.apache.flink.table.functions.FunctionContext;
 import org.apache.flink.table.functions.ScalarFunction;
 
 /** {@code ENCODE_DEAD_LETTER(...)}: a DeadLetter record (docs/schemas.md) carrying the original bytes untouched. */
 public class EncodeDeadLetter extends ScalarFunction {
     private static final long serialVersionUID = 1L;
 
+    private transient MetricGroup metrics;
+    private transient Map<String, Counter> byReason;
+
+    /** One counter per reason, shown in Prometheus as {@code flink_..._reason_deadLettered{reason=...}}. */
+    @Override
+    public void open(FunctionContext context) {
+        metrics = context.getMetricGroup();
+        byReason = new HashMap<>();
+    }
+
     public @DataTypeHint("BYTES") byte[] eval(
             Integer schemaId, String schemaText, String pipeline, String reason, String errorClass,
             String errorMessage, String sourceTopic, Integer sourcePartition, Long sourceOffset,
             @DataTypeHint("TIMESTAMP_LTZ(3)") Instant sourceTimestamp, byte[] originalKey, byte[] originalValue,
             @DataTypeHint("TIMESTAMP_LTZ(3)") Instant deadLetteredAt) {
+        if (byReason != null) {
+            byReason.computeIfAbsent(reason, r -> metrics.addGroup("reason", r).counter("deadLettered")).inc();
+        }
         Schema schema = ConfluentAvro.parse(schemaText);
         GenericRecord letter = new GenericData.Record(schema);
         Schema reasons = schema.getField("reason").schema();
