@@ -28,14 +28,11 @@ from gridpipe_schemas.catalog import parsed_avro
 from gridpipe_schemas.subjects import PipelineKind
 from gridpipe_stack import flinksql
 from gridpipe_stack.config import StackConfig
+from gridpipe_stack.topics import create_missing_topics
 
 
 def _topic_with_append_time(stack: StackConfig, topic: str) -> None:
-    from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
-
-    admin = AdminClient({"bootstrap.servers": stack.kafka_bootstrap})
-    future = admin.create_topics([NewTopic(topic, 1, 1, config={"message.timestamp.type": "LogAppendTime"})])[topic]
-    future.result(timeout=15)
+    create_missing_topics(stack.kafka_bootstrap, {topic: (1, {"message.timestamp.type": "LogAppendTime"})})
 
 
 def _drain(stack: StackConfig, topic: str) -> list[Any]:

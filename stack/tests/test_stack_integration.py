@@ -50,7 +50,7 @@ def test_registry_keeps_schema_ids_across_restart(local_stack: StackConfig) -> N
 
     supervisor.stop("apicurio")
     assert not apicurio.probe()
-    supervisor.start(apicurio, print)
+    supervisor.start(apicurio)
 
     latest = httpx.get(f"{local_stack.registry_url}/subjects/{topic}-value/versions/latest", timeout=10).json()
     assert latest["id"] == schema_id

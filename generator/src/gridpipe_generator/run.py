@@ -19,6 +19,8 @@ from gridpipe_generator.rocket import RocketSimulator
 from gridpipe_schemas.catalog import SchemaDoc, SchemaType, avro
 from gridpipe_schemas.registry import RegistryError, SchemaRegistry
 from gridpipe_schemas.subjects import PipelineKind, value_subject
+from gridpipe_stack.errors import StackError
+from gridpipe_stack.topics import create_missing_topics
 
 _BATCH = 2000
 _PREFLIGHT_TIMEOUT = 5.0
@@ -91,20 +93,6 @@ def _admin_check(bootstrap: str) -> None:
         ) from exc
 
 
-def ensure_topic(bootstrap: str, topic: str, partitions: int) -> None:
-    from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
-
-    admin = AdminClient({"bootstrap.servers": bootstrap, "log_level": 0})
-    if topic in admin.list_topics(timeout=_PREFLIGHT_TIMEOUT).topics:
-        return
-    futures = admin.create_topics([NewTopic(topic, num_partitions=partitions, replication_factor=1)])
-    try:
-        futures[topic].result(timeout=15)
-    except Exception as exc:
-        if "TOPIC_ALREADY_EXISTS" not in str(exc):
-            raise GeneratorError(f"could not create topic {topic}: {exc} -- fix: check the broker's log") from exc
-
-
 def _registry_ids(cfg: GeneratorConfig) -> tuple[int, int]:
     """Register the reading schema (and, for malformed records, a broken variant); return both ids."""
     try:
@@ -168,7 +156,10 @@ class Generator:
 
     def preflight(self) -> tuple[int, int]:
         _admin_check(self.cfg.bootstrap)
-        ensure_topic(self.cfg.bootstrap, self.cfg.topic, self.cfg.partitions)
+        try:
+            create_missing_topics(self.cfg.bootstrap, {self.cfg.topic: (self.cfg.partitions, {})})
+        except StackError as exc:
+            raise GeneratorError(str(exc)) from exc
         return _registry_ids(self.cfg) if self.cfg.profile is PipelineKind.GRID else (0, 0)
 
     def _producer(self) -> Any:

@@ -9,7 +9,7 @@ import typer
 
 from gridpipe_jobs.functions_jar import FunctionsJarError, functions_jar
 from gridpipe_jobs.job import Endpoints, job_name, submit
-from gridpipe_jobs.topics import TopicError, ensure_topics
+from gridpipe_jobs.topics import ensure_topics
 from gridpipe_schemas.pipeline import PipelineInvalid, load_pipeline, with_env_thresholds
 from gridpipe_schemas.registry import RegistryError
 from gridpipe_stack import flinksql
@@ -54,7 +54,7 @@ def run(
     except PipelineInvalid as invalid:
         typer.echo(f"error: {invalid}", err=True)
         raise typer.Exit(2) from invalid
-    except (TopicError, RegistryError, FunctionsJarError, StackError) as error:
+    except (RegistryError, FunctionsJarError, StackError) as error:
         _fail(str(error))
     spec = pipeline.spec
     typer.echo(f"{job_name(pipeline)} runs as Flink job {job_id}: {cfg.flink_url}/#/job/running/{job_id}/overview")

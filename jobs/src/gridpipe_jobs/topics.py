@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 from gridpipe_schemas.pipeline import GridPipeline, duration_ms
+from gridpipe_stack.topics import TopicSpec, create_missing_topics
 
 
-class TopicError(RuntimeError):
-    """A topic could not be created; ``str()`` names the problem and the fix."""
-
-
-def wanted_topics(pipeline: GridPipeline) -> dict[str, tuple[int, dict[str, str]]]:
+def wanted_topics(pipeline: GridPipeline) -> dict[str, TopicSpec]:
     """topic -> (partitions, config) for the source, anomalies and dead-letter topics."""
     spec = pipeline.spec
     retention = {"retention.ms": str(duration_ms(spec.outputs.retention))}
@@ -22,24 +19,4 @@ def wanted_topics(pipeline: GridPipeline) -> dict[str, tuple[int, dict[str, str]
 
 def ensure_topics(pipeline: GridPipeline, bootstrap: str, timeout: float = 15.0) -> list[str]:
     """Create the pipeline's missing topics; return the names created."""
-    from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
-
-    admin = AdminClient({"bootstrap.servers": bootstrap, "log_level": 0})
-    try:
-        existing = admin.list_topics(timeout=timeout).topics
-    except Exception as exc:
-        raise TopicError(f"Kafka at {bootstrap} is unreachable ({exc}) -- fix: `gridctl stack up`") from exc
-    missing = [
-        NewTopic(name, num_partitions=partitions, replication_factor=1, config=config)
-        for name, (partitions, config) in wanted_topics(pipeline).items()
-        if name not in existing
-    ]
-    if not missing:
-        return []
-    for name, future in admin.create_topics(missing, operation_timeout=timeout).items():
-        try:
-            future.result(timeout=timeout)
-        except Exception as exc:
-            if "TOPIC_ALREADY_EXISTS" not in str(exc):
-                raise TopicError(f"could not create topic {name}: {exc} -- fix: read the Kafka log") from exc
-    return [t.topic for t in missing]
+    return create_missing_topics(bootstrap, wanted_topics(pipeline), timeout)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from gridpipe_schemas.pipeline import API_GROUP, API_VERSION, KIND, GridPipelineSpec, Model
+from gridpipe_schemas.pipeline import API_GROUP, API_VERSION, KIND, GridPipelineSpec, Model, model_classes
 
 PLURAL = "gridpipelines"
 DESCRIPTION = "A streaming anomaly-detection pipeline: source topic, detectors, outputs, sinks."
@@ -24,10 +24,8 @@ def _rules_by_title() -> dict[str, list[dict[str, str]]]:
         if cls.__name__ in found:
             continue
         found[cls.__name__] = [{"rule": r.rule, "message": r.message} for r in cls.CEL_RULES]
-        from gridpipe_schemas.pipeline import _model_classes
-
         for field in cls.model_fields.values():
-            pending.extend(_model_classes(field.annotation))
+            pending.extend(model_classes(field.annotation))
     return found
 
 

@@ -213,11 +213,11 @@ class GridPipeline(BaseModel):
     spec: GridPipelineSpec
 
 
-def _model_classes(annotation: Any) -> list[type[Model]]:
+def model_classes(annotation: Any) -> list[type[Model]]:
     """The Model classes an annotation holds, directly or inside Optional / list."""
     if isinstance(annotation, type) and issubclass(annotation, Model):
         return [annotation]
-    return [cls for arg in get_args(annotation) for cls in _model_classes(arg)]
+    return [cls for arg in get_args(annotation) for cls in model_classes(arg)]
 
 
 def cel_violations(cls: type[Model], raw: Any, path: str) -> list[tuple[str, str]]:
@@ -234,7 +234,7 @@ def cel_violations(cls: type[Model], raw: Any, path: str) -> list[tuple[str, str
     for name, field in cls.model_fields.items():
         alias = field.alias or name
         value = raw.get(alias)
-        for inner in _model_classes(field.annotation):
+        for inner in model_classes(field.annotation):
             if isinstance(value, list):
                 for i, item in enumerate(value):
                     found.extend(cel_violations(inner, item, f"{path}.{alias}[{i}]"))

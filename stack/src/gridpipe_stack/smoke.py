@@ -14,6 +14,7 @@ from typing import Any
 from gridpipe_stack.config import StackConfig
 from gridpipe_stack.errors import StackError
 from gridpipe_stack.flinksql import running_job_id, submit_sql
+from gridpipe_stack.topics import create_missing_topics
 
 READING_SCHEMA = """{
   "type": "record", "name": "SmokeReading", "namespace": "io.gridpipe.smoke",
@@ -38,17 +39,7 @@ def _registry(cfg: StackConfig) -> Any:
 
 
 def create_topics(cfg: StackConfig, *names: str, partitions: int = 1) -> None:
-    from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
-
-    admin = AdminClient({"bootstrap.servers": cfg.kafka_bootstrap})
-    existing = admin.list_topics(timeout=10).topics
-    wanted = [NewTopic(n, num_partitions=partitions, replication_factor=1) for n in names if n not in existing]
-    for topic, future in (admin.create_topics(wanted, operation_timeout=10) if wanted else {}).items():
-        try:
-            future.result(timeout=15)
-        except Exception as exc:
-            if "TOPIC_ALREADY_EXISTS" not in str(exc):
-                raise StackError(f"could not create topic {topic}: {exc}", "check the Kafka log") from exc
+    create_missing_topics(cfg.kafka_bootstrap, {name: (partitions, {}) for name in names})
 
 
 def produce_readings(cfg: StackConfig, topic: str, readings: list[dict[str, Any]]) -> int:

@@ -46,7 +46,7 @@ def up(cfg: StackConfig, echo: Echo = print) -> list[Service]:
         check_ports_free(services)
         supervisor.start_daemon(services)
     for svc in services:
-        took = supervisor.start(svc, echo)
+        took = supervisor.start(svc)
         echo(f"{svc.name:<18} ready in {took:5.1f}s  {svc.url}")
     return services
 

@@ -161,7 +161,7 @@ class Supervisor:
     def processes(self) -> list[ProcessState]:
         return [self.process(str(info["name"])) for info in self._rpc.supervisor.getAllProcessInfo()]
 
-    def start(self, svc: Service, echo: Echo) -> float:
+    def start(self, svc: Service) -> float:
         """Start ``svc`` (unless already up) and wait until its probe passes; return seconds taken."""
         began = time.monotonic()
         log = self.cfg.logs_dir / f"{svc.name}.log"
