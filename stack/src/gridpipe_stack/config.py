@@ -66,6 +66,31 @@ class Ports:
     def prometheus(self) -> int:
         return self.base + 90
 
+    @property
+    def influxdb(self) -> int:
+        return self.base + 86
+
+    @property
+    def s3(self) -> int:
+        return self.base + 33
+
+    @property
+    def seaweedfs_internal(self) -> tuple[int, ...]:
+        """SeaweedFS's own master, volume, filer, admin ports and their gRPC twins: all explicit, all loopback."""
+        return tuple(self.base + offset for offset in range(60, 70))
+
+    @property
+    def etcd_client(self) -> int:
+        return self.base + 79
+
+    @property
+    def etcd_peer(self) -> int:
+        return self.base + 78
+
+    @property
+    def kube_apiserver(self) -> int:
+        return self.base + 43
+
 
 @dataclass(frozen=True)
 class StackConfig:
