@@ -84,3 +84,12 @@ COMPONENTS: tuple[MavenComponent, ...] = (
     # The generator jar is shaded (Jackson, fabric8 model, log4j inside); with the API jar it needs nothing else.
     MavenComponent("strimzi-crd-generator", (f"io.strimzi:crd-generator:{STRIMZI}", f"io.strimzi:api:{STRIMZI}")),
 )
+
+# Native servers built from the Go module proxy (gobuild.py); each module's whole graph is pinned by the wrapper
+# module under stack/go/<name>/, whose go.mod must require exactly these versions (a unit test checks).
+INFLUXDB = "v2.8.0"
+INFLUXDB_PKG_CONFIG = "v0.2.14"  # influxdata's pkg-config, which builds flux's Rust core through cargo
+SEAWEEDFS = "v0.0.0-20261109003541-7506e5f91cd6"  # SeaweedFS 4.53; the module publishes pseudo-versions only
+KUBERNETES = "v1.37.2"
+ETCD = "v3.6.16"
+HELM = "v3.22.0"
