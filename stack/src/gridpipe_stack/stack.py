@@ -10,6 +10,9 @@ from dataclasses import dataclass, replace
 from gridpipe_stack.config import StackConfig
 from gridpipe_stack.errors import StackError
 from gridpipe_stack.java import find_java
+from gridpipe_stack.kube.crds import install_stack_crds
+from gridpipe_stack.kube.provision import KubeInstallation, provision_kube
+from gridpipe_stack.kube.services import kube_services
 from gridpipe_stack.provision import provision
 from gridpipe_stack.services import Service, plan_services
 from gridpipe_stack.supervise import ProcessState, Supervisor, check_ports_free, reap_leftovers
@@ -28,16 +31,35 @@ def _timeout_scale() -> float:
     return scale
 
 
-def plan(cfg: StackConfig, echo: Echo = print) -> list[Service]:
+def scaled(services: list[Service]) -> list[Service]:
+    scale = _timeout_scale()
+    return [replace(s, ready_timeout=s.ready_timeout * scale) for s in services]
+
+
+def plan(cfg: StackConfig, echo: Echo = print, kube: KubeInstallation | None = None) -> list[Service]:
     java = find_java()
     installation = provision(cfg.cache_dir, java, echo)
-    scale = _timeout_scale()
-    return [replace(s, ready_timeout=s.ready_timeout * scale) for s in plan_services(cfg, installation, java)]
+    services = plan_services(cfg, installation, java)
+    if kube:
+        services += kube_services(cfg, kube)
+    return scaled(services)
 
 
-def up(cfg: StackConfig, echo: Echo = print) -> list[Service]:
-    """Start every service not already running, in order, each ready before the next. Idempotent."""
-    services = plan(cfg, echo)
+def up(cfg: StackConfig, echo: Echo = print, *, with_k8s: bool = False) -> list[Service]:
+    """Start every service not already running, in order, each ready before the next. Idempotent.
+
+    ``with_k8s`` adds etcd and kube-apiserver, and installs the CRDs once the apiserver is ready.
+    """
+    kube = provision_kube(cfg.cache_dir, echo) if with_k8s else None
+    services = plan(cfg, echo, kube)
+    start(cfg, services, echo)
+    if kube:
+        install_stack_crds(cfg, kube, echo)
+    return services
+
+
+def start(cfg: StackConfig, services: list[Service], echo: Echo = print) -> None:
+    """Start ``services`` under the stack's supervisord (started first if need be), each ready before the next."""
     supervisor = Supervisor(cfg)
     if not supervisor.running():
         # Leftovers of a stack whose supervisord was killed would hold the ports; they are ours to clear.
@@ -45,10 +67,14 @@ def up(cfg: StackConfig, echo: Echo = print) -> list[Service]:
             echo(f"cleared {len(killed)} process(es) left by an earlier run of stack '{cfg.name}'")
         check_ports_free(services)
         supervisor.start_daemon(services)
+    elif missing := sorted({s.name for s in services} - {p.name for p in supervisor.processes()}):
+        raise StackError(
+            f"stack '{cfg.name}' is running without {', '.join(missing)}",
+            "stop it with `gridctl stack down`, then start it again with the options you want (e.g. --with-k8s)",
+        )
     for svc in services:
         took = supervisor.start(svc)
         echo(f"{svc.name:<18} ready in {took:5.1f}s  {svc.url}")
-    return services
 
 
 @dataclass(frozen=True)

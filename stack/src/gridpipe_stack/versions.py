@@ -22,6 +22,13 @@ FLINK_KAFKA_CONNECTOR = "5.0.0-2.2"
 FLINK_FORMATS = "2.2.0"
 HADOOP_CLIENT = "3.3.6"
 JAVA_MIN = 17
+# Kubernetes test cluster. The operator API jar carries the Flink operator's CRDs; 1.10.0 is the newest version
+# Maven Central serves (1.11 and later are not published there). FlinkDeployment is flink.apache.org/v1beta1 in all.
+FLINK_KUBERNETES_OPERATOR = "1.10.0"
+# Strimzi 1.x serves KafkaTopic as kafka.strimzi.io/v1 only; its CRD YAMLs are generated from the API classes by its
+# crd-generator (a shaded jar), which is compiled for Java 21.
+STRIMZI = "1.2.0"
+STRIMZI_GENERATOR_JAVA_MIN = 21
 
 
 @dataclass(frozen=True)
@@ -71,4 +78,18 @@ COMPONENTS: tuple[MavenComponent, ...] = (
         ),
     ),
     MavenComponent("flink-s3-plugin", (f"org.apache.flink:flink-s3-fs-hadoop:{FLINK_FORMATS}",)),
+    MavenComponent(
+        "flink-operator-api", (f"org.apache.flink:flink-kubernetes-operator-api:{FLINK_KUBERNETES_OPERATOR}",)
+    ),
+    # The generator jar is shaded (Jackson, fabric8 model, log4j inside); with the API jar it needs nothing else.
+    MavenComponent("strimzi-crd-generator", (f"io.strimzi:crd-generator:{STRIMZI}", f"io.strimzi:api:{STRIMZI}")),
 )
+
+# Native servers built from the Go module proxy (gobuild.py); each module's whole graph is pinned by the wrapper
+# module under stack/go/<name>/, whose go.mod must require exactly these versions (a unit test checks).
+INFLUXDB = "v2.8.0"
+INFLUXDB_PKG_CONFIG = "v0.2.14"  # influxdata's pkg-config, which builds flux's Rust core through cargo
+SEAWEEDFS = "v0.0.0-20261109003541-7506e5f91cd6"  # SeaweedFS 4.53; the module publishes pseudo-versions only
+KUBERNETES = "v1.37.2"
+ETCD = "v3.6.16"
+HELM = "v3.22.0"

@@ -1,0 +1,96 @@
+"""How clients reach a stack's kube-apiserver: its URL, the admin kubeconfig, a Python API client."""
+
+from __future__ import annotations
+
+import base64
+import ssl
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import yaml
+from kubernetes import client
+
+from gridpipe_stack.config import HOST, StackConfig
+from gridpipe_stack.kube.pki import Pki
+
+CONTEXT = "gridpipe"
+
+
+@dataclass(frozen=True)
+class KubeCluster:
+    """A running test cluster, as the operator and the tests see it (admin credentials, system:masters)."""
+
+    kubeconfig: Path
+    server: str
+    pki: Pki
+
+    def api_client(self) -> client.ApiClient:
+        configuration = client.Configuration()
+        configuration.host = self.server
+        configuration.ssl_ca_cert = str(self.pki.ca_cert)
+        configuration.cert_file = str(self.pki.admin_cert)
+        configuration.key_file = str(self.pki.admin_key)
+        return client.ApiClient(configuration)
+
+    def ssl_context(self) -> ssl.SSLContext:
+        context = ssl.create_default_context(cafile=str(self.pki.ca_cert))
+        context.load_cert_chain(str(self.pki.admin_cert), str(self.pki.admin_key))
+        return context
+
+    def ready(self) -> bool:
+        """True when the apiserver answers /readyz with ok (every post-start hook done, etcd reachable)."""
+        try:
+            response = httpx.get(f"{self.server}/readyz", verify=self.ssl_context(), timeout=2.0)
+        except (httpx.HTTPError, OSError, ssl.SSLError):
+            return False
+        return response.status_code == 200 and response.text.strip() == "ok"
+
+
+def kube_dir(cfg: StackConfig) -> Path:
+    return cfg.run_dir / "kube"
+
+
+def cluster_of(cfg: StackConfig) -> KubeCluster:
+    return KubeCluster(
+        kubeconfig=kube_dir(cfg) / "kubeconfig",
+        server=f"https://{HOST}:{cfg.ports.kube_apiserver}",
+        pki=Pki(kube_dir(cfg) / "pki"),
+    )
+
+
+def _b64(path: Path) -> str:
+    return base64.b64encode(path.read_bytes()).decode()
+
+
+def write_kubeconfig(cfg: StackConfig, cluster: KubeCluster) -> Path:
+    """A self-contained kubeconfig (certificates embedded), mode 0600: kubectl, helm and clients all read it."""
+    name = f"{CONTEXT}-{cfg.name}"
+    document = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [
+            {
+                "name": name,
+                "cluster": {"server": cluster.server, "certificate-authority-data": _b64(cluster.pki.ca_cert)},
+            }
+        ],
+        "users": [
+            {
+                "name": f"{name}-admin",
+                "user": {
+                    "client-certificate-data": _b64(cluster.pki.admin_cert),
+                    "client-key-data": _b64(cluster.pki.admin_key),
+                },
+            }
+        ],
+        "contexts": [{"name": name, "context": {"cluster": name, "user": f"{name}-admin", "namespace": "default"}}],
+        "current-context": name,
+        "preferences": {},
+    }
+    path = cluster.kubeconfig
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.touch(mode=0o600, exist_ok=True)
+    path.chmod(0o600)
+    path.write_text(yaml.safe_dump(document, sort_keys=False))
+    return path
