@@ -90,9 +90,16 @@ class Kube:
     def get_pipeline(self, namespace: str, name: str) -> dict[str, Any] | None:
         return self.get((API_GROUP, API_VERSION, PLURAL), namespace, name)
 
-    def list_pipelines(self) -> list[dict[str, Any]]:
-        found: Any = self.custom.list_cluster_custom_object(API_GROUP, API_VERSION, PLURAL)
-        return list(found.get("items", []))
+    def list_pipelines(self, namespaces: tuple[str, ...] = ()) -> list[dict[str, Any]]:
+        """GridPipelines in these namespaces, or in the whole cluster when none are given."""
+        if not namespaces:
+            found: Any = self.custom.list_cluster_custom_object(API_GROUP, API_VERSION, PLURAL)
+            return list(found.get("items", []))
+        items: list[dict[str, Any]] = []
+        for namespace in namespaces:
+            listed: Any = self.custom.list_namespaced_custom_object(API_GROUP, API_VERSION, namespace, PLURAL)
+            items.extend(listed.get("items", []))
+        return items
 
     def write_status(self, namespace: str, name: str, status: Mapping[str, Any]) -> None:
         """Merge the status in (conditions, a list, are replaced whole). Reconciles of one pipeline never overlap."""

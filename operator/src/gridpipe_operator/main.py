@@ -36,7 +36,11 @@ def _deletes_data(spec: Any, **_: Any) -> bool:
 @kopf.on.startup()
 def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
     config = Settings.from_env()
-    memo.operator = Operator(kube=Kube(load_api_client(pool_size=config.workers * 2)), settings=config)
+    memo.operator = Operator(
+        kube=Kube(load_api_client(pool_size=config.workers * 2)),
+        settings=config,
+        namespaces=tuple(memo.get("namespaces") or ()),
+    )
     settings.execution.max_workers = config.workers
     settings.persistence.finalizer = FINALIZER
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=API_GROUP)

@@ -12,7 +12,7 @@ import threading
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 from gridpipe_operator import external
 from gridpipe_operator.connections import Connections, ConnectionsInvalid, connections_from, decode_secret_data
@@ -29,12 +29,15 @@ from gridpipe_operator.render import (
     topic_roles,
 )
 from gridpipe_operator.settings import Settings
-from gridpipe_operator.status import Observed, Outcome, blocked_status, same_status, settled_outcome, status_for
+from gridpipe_operator.status import Observed, Outcome, blocked_status, recorded_outcome, same_status, status_for
 from gridpipe_schemas.pipeline import GridPipeline, PipelineInvalid, parse_pipeline
 
 log = logging.getLogger("gridpipe_operator.reconcile")
 TOPIC = TOPIC_API[:3]
 FLINK = FLINK_API[:3]
+
+
+External = Literal["check", "if-unsettled", "reuse"]
 
 
 class RetryLater(Exception):
@@ -55,6 +58,7 @@ class Operator:
 
     kube: Kube
     settings: Settings
+    namespaces: tuple[str, ...] = ()  # watched namespaces; () = the whole cluster
     # (kind, namespace, name) -> resourceVersion our last apply returned: watch events that echo it are skipped
     applied_versions: dict[tuple[str, str, str], str] = field(default_factory=dict)
 
@@ -153,16 +157,22 @@ def _ensure_storage(pipeline: GridPipeline, op: Operator, connections: Connectio
     return Outcome(True, "Ready", "; ".join(done))
 
 
-def reconcile(op: Operator, namespace: str, name: str, *, check_external: bool = False) -> dict[str, Any] | None:
-    """Make one pipeline as specified; returns the status written (or that was already there), None when gone."""
+def reconcile(
+    op: Operator, namespace: str, name: str, *, externals: External = "if-unsettled"
+) -> dict[str, Any] | None:
+    """Make one pipeline as specified; returns the status written (or that was already there), None when gone.
+
+    ``externals``: "check" ensures schemas and storage through their APIs; "if-unsettled" skips what the status
+    already records as done for this generation; "reuse" takes whatever the status records for this generation
+    (child events, which must stay cheap: the pipeline's own retries and the resync check again)."""
     with _pipeline_lock(namespace, name):
         body = op.kube.get_pipeline(namespace, name)
         if body is None or body["metadata"].get("deletionTimestamp"):
             return None
-        return _reconcile_locked(op, body, check_external=check_external)
+        return _reconcile_locked(op, body, externals)
 
 
-def _reconcile_locked(op: Operator, body: dict[str, Any], *, check_external: bool) -> dict[str, Any]:
+def _reconcile_locked(op: Operator, body: dict[str, Any], externals: External) -> dict[str, Any]:
     meta = body["metadata"]
     generation = int(meta.get("generation") or 1)
     previous = body.get("status")
@@ -200,10 +210,10 @@ def _reconcile_locked(op: Operator, body: dict[str, Any], *, check_external: boo
         s3_endpoint=connections.s3.endpoint,
     )
     live, apply_errors = _apply_all(op, render_children(pipeline, owner, platform))
-    schemas = None if check_external else settled_outcome(previous, "SchemasRegistered", generation)
+    schemas = recorded_outcome(previous, "SchemasRegistered", generation, externals)
     if schemas is None:
         schemas = external.ensure_schemas(pipeline, connections.schema_registry_url)
-    storage = None if check_external else settled_outcome(previous, "StorageReady", generation)
+    storage = recorded_outcome(previous, "StorageReady", generation, externals)
     if storage is None:
         storage = _ensure_storage(pipeline, op, connections)
     observed = Observed(
@@ -224,7 +234,7 @@ def _reconcile_locked(op: Operator, body: dict[str, Any], *, check_external: boo
             extra={"pipeline": f"{owner.namespace}/{owner.name}", "phase": status["phase"], "generation": generation},
         )
     problems = apply_errors + [o.message for o in (schemas, storage) if not o.ok]
-    if problems:
+    if problems and externals != "reuse":
         raise RetryLater("; ".join(problems))
     return status
 

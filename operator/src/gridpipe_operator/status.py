@@ -216,13 +216,18 @@ def blocked_status(
     }
 
 
-def settled_outcome(previous: Mapping[str, Any] | None, kind: str, generation: int) -> Outcome | None:
-    """A condition already True for this generation, as an Outcome (external work need not be repeated)."""
+def recorded_outcome(previous: Mapping[str, Any] | None, kind: str, generation: int, mode: str) -> Outcome | None:
+    """The outcome the status records for this generation, when ``mode`` lets it stand in for doing the work again:
+    "if-unsettled" takes only a True condition, "reuse" any, "check" none."""
+    if mode == "check":
+        return None
     for condition in (previous or {}).get("conditions", []) or []:
         if (
             condition.get("type") == kind
-            and condition.get("status") == "True"
+            and (condition.get("status") == "True" or mode == "reuse")
             and condition.get("observedGeneration") == generation
+            and condition.get("reason") not in {"InvalidSpec", "ConnectionsMissing"}
         ):
-            return Outcome(True, str(condition.get("reason") or kind), str(condition.get("message") or ""))
+            ok = condition.get("status") == "True"
+            return Outcome(ok, str(condition.get("reason") or kind), str(condition.get("message") or ""))
     return None

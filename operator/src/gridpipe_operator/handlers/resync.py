@@ -13,13 +13,13 @@ log = logging.getLogger("gridpipe_operator.resync")
 
 
 def resync_once(op: Operator) -> int:
-    pipelines = op.kube.list_pipelines()
+    pipelines = op.kube.list_pipelines(op.namespaces)
     PIPELINES.set(len(pipelines))
     for body in pipelines:
         meta = body["metadata"]
         try:
             with measured("resync"):
-                reconcile(op, meta["namespace"], meta["name"], check_external=True)
+                reconcile(op, meta["namespace"], meta["name"], externals="check")
         except (RetryLater, Unreconcilable) as problem:
             log.info(f"{meta['namespace']}/{meta['name']}: {problem}")
         except Exception:

@@ -1,0 +1,3 @@
+from gridpipe_operator.cli import main
+
+main()
