@@ -43,6 +43,20 @@ def children_of(api: Api, name: str) -> dict[str, dict[str, Any] | None]:
     }
 
 
+def _with_threshold(flink: dict[str, Any] | None, threshold: float) -> dict[str, Any] | None:
+    return flink if flink is not None and job_threshold(flink) == threshold else None
+
+
+def all_children(api: Api, name: str) -> dict[str, dict[str, Any]] | None:
+    found = children_of(api, name)
+    return {key: value for key, value in found.items() if value is not None} if all(found.values()) else None
+
+
+def condition_is(api: Api, name: str, kind: str, **expected: str) -> dict[str, Any] | None:
+    condition = api.condition(name, kind)
+    return condition if condition and all(condition.get(k) == v for k, v in expected.items()) else None
+
+
 def job_threshold(flink: dict[str, Any]) -> float:
     definition = json.loads(flink["spec"]["job"]["args"][3])
     return float(definition["spec"]["detection"]["zscore"]["threshold"])
@@ -51,7 +65,7 @@ def job_threshold(flink: dict[str, Any]) -> float:
 def test_children_appear_within_two_seconds_with_the_rendered_spec(api: Api, running_operator: OperatorProcess) -> None:
     start = time.monotonic()
     created = api.create_pipeline(grid_document())
-    found = wait_for(lambda: (c := children_of(api, "grid-a")) and all(c.values()) and c, "all four children")
+    found = wait_for(lambda: all_children(api, "grid-a"), "all four children")
     elapsed = time.monotonic() - start
     assert elapsed < CHILD_DEADLINE, f"children took {elapsed:.2f}s"
     platform = Platform(
@@ -66,7 +80,7 @@ def test_children_appear_within_two_seconds_with_the_rendered_spec(api: Api, run
         assert live is not None
         assert live["spec"] == child.body["spec"], child.name
         assert live["metadata"]["ownerReferences"] == child.body["metadata"]["ownerReferences"]
-    status = wait_for(lambda: (api.pipeline("grid-a") or {}).get("status"), "a status")
+    status: dict[str, Any] = wait_for(lambda: (api.pipeline("grid-a") or {}).get("status"), "a status")
     assert status["observedGeneration"] == 1
     assert {c["type"] for c in status["conditions"]} == {
         "Ready",
@@ -93,7 +107,7 @@ def test_bad_grid_specs_are_refused_with_the_rule_message(api: Api, change: dict
     with pytest.raises(client.ApiException) as refused:
         api.create_pipeline(document)
     assert refused.value.status == 422
-    assert message in json.loads(refused.value.body)["message"]
+    assert message in json.loads(refused.value.body or "{}")["message"]
 
 
 def test_rocket_rule_with_min_above_max_is_refused(api: Api) -> None:
@@ -104,7 +118,7 @@ def test_rocket_rule_with_min_above_max_is_refused(api: Api) -> None:
     }
     with pytest.raises(client.ApiException) as refused:
         api.create_pipeline(document)
-    assert "min must not be greater than max" in json.loads(refused.value.body)["message"]
+    assert "min must not be greater than max" in json.loads(refused.value.body or "{}")["message"]
 
 
 def test_threshold_change_updates_the_job_and_housekeeping_change_does_not(
@@ -113,7 +127,7 @@ def test_threshold_change_updates_the_job_and_housekeeping_change_does_not(
     api.create_pipeline(grid_document())
     first = wait_for(lambda: api.flink("grid-a"), "the FlinkDeployment")
     api.patch_pipeline("grid-a", {"spec": {"detection": {"zscore": {"threshold": 3.5}}}})
-    updated = wait_for(lambda: (f := api.flink("grid-a")) and job_threshold(f) == 3.5 and f, "threshold 3.5 in the job")
+    updated = wait_for(lambda: _with_threshold(api.flink("grid-a"), 3.5), "threshold 3.5 in the job")
     assert updated["metadata"]["generation"] == first["metadata"]["generation"] + 1
     wait_for(
         lambda: ((api.pipeline("grid-a") or {}).get("status") or {}).get("observedGeneration") == 2, "status of gen 2"
@@ -158,7 +172,7 @@ def test_child_status_is_mirrored_into_conditions(
 
     running = {"jobStatus": {"state": "RUNNING", "jobId": "0123abcd"}, "lifecycleState": "STABLE"}
     write_child_status(kube_cluster, api.namespace, FLINK, "grid-a", running)
-    wait_for(lambda: (c := api.condition("grid-a", "JobRunning")) and c["status"] == "True", "JobRunning True")
+    wait_for(lambda: condition_is(api, "grid-a", "JobRunning", status="True"), "JobRunning True")
     assert api.pipeline("grid-a")["status"]["jobId"] == "0123abcd"  # type: ignore[index]
 
     error = json.dumps(

@@ -49,7 +49,7 @@ class OperatorProcess:
             *[arg for namespace in self.namespaces for arg in ("--namespace", namespace)],
         ]
         with self.log.open("ab") as out:
-            self.process = subprocess.Popen(  # noqa: S603 -- our own entry point
+            self.process = subprocess.Popen(
                 command, stdout=out, stderr=subprocess.STDOUT, env={**os.environ, **self.env}
             )
         self.wait_healthy()
