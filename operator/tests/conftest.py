@@ -102,11 +102,15 @@ def start_operator(
     """Start the operator (watching only the test's namespace); stopped at the end of the test."""
     started: list[OperatorProcess] = []
 
-    def start(**env: str) -> OperatorProcess:
+    def start(
+        *, kubeconfig: Path | None = None, peering: str | None = None, priority: int | None = None, **env: str
+    ) -> OperatorProcess:
         process = OperatorProcess(
-            kubeconfig=kube_cluster.kubeconfig,
+            kubeconfig=kubeconfig or kube_cluster.kubeconfig,
             log=tmp_path / f"operator-{len(started)}.log",
             namespaces=(kube_namespace,),
+            peering=peering,
+            priority=priority,
             env={"GRIDPIPE_OPERATOR_TOPIC_REPLICAS": "1", **env},
         )
         started.append(process)

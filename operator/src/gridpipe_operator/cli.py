@@ -65,7 +65,7 @@ def run(
         standalone=peering is None,
         peering_name=peering,
         priority=priority if priority is not None else random.randint(1, 2**31 - 1),  # noqa: S311 -- tie-breaking
-        memo=kopf.Memo(namespaces=tuple(namespace or ())),
+        memo=kopf.Memo(namespaces=tuple(namespace or ()), peering=peering),
     )
 
 

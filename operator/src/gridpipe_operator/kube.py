@@ -116,3 +116,19 @@ class Kube:
                 return None
             raise
         return {key: str(value) for key, value in (secret.data or {}).items()}
+
+    def ensure_peering(self, name: str, namespaces: tuple[str, ...]) -> None:
+        """The kopf peering object replicas meet in: cluster-wide, or one per watched namespace (created if absent)."""
+        body = {"apiVersion": "kopf.dev/v1", "metadata": {"name": name}}
+        try:
+            if not namespaces:
+                self.custom.create_cluster_custom_object(
+                    "kopf.dev", "v1", "clusterkopfpeerings", {**body, "kind": "ClusterKopfPeering"}
+                )
+            for namespace in namespaces:
+                self.custom.create_namespaced_custom_object(
+                    "kopf.dev", "v1", namespace, "kopfpeerings", {**body, "kind": "KopfPeering"}
+                )
+        except ApiException as error:
+            if error.status != 409:  # already there
+                raise

@@ -41,6 +41,8 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> Non
         settings=config,
         namespaces=tuple(memo.get("namespaces") or ()),
     )
+    if memo.get("peering"):
+        memo.operator.kube.ensure_peering(memo.peering, memo.operator.namespaces)
     settings.execution.max_workers = config.workers
     settings.persistence.finalizer = FINALIZER
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=API_GROUP)

@@ -29,6 +29,8 @@ class OperatorProcess:
     kubeconfig: Path
     log: Path
     namespaces: tuple[str, ...] = ()
+    peering: str | None = None
+    priority: int | None = None
     env: dict[str, str] = field(default_factory=dict)
     health_port: int = field(default_factory=free_port)
     metrics_port: int = field(default_factory=free_port)
@@ -46,7 +48,10 @@ class OperatorProcess:
             str(self.health_port),
             "--metrics-port",
             str(self.metrics_port),
+            "--text-logs",
             *[arg for namespace in self.namespaces for arg in ("--namespace", namespace)],
+            *(["--peering", self.peering] if self.peering else []),
+            *(["--priority", str(self.priority)] if self.priority is not None else []),
         ]
         with self.log.open("ab") as out:
             self.process = subprocess.Popen(
