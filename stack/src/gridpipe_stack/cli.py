@@ -15,6 +15,8 @@ from gridpipe_stack import stack as local_stack
 from gridpipe_stack.config import StackConfig
 from gridpipe_stack.errors import StackError
 from gridpipe_stack.java import find_java
+from gridpipe_stack.kube.cluster import cluster_of
+from gridpipe_stack.kube.provision import provision_kube
 from gridpipe_stack.provision import provision as provision_components
 
 app = typer.Typer(help="gridpipe: streaming anomaly detection on Kafka and Flink.", no_args_is_help=True)
@@ -27,6 +29,9 @@ console = Console(soft_wrap=True)
 err_console = Console(stderr=True, soft_wrap=True)
 
 StackName = Annotated[str | None, typer.Option("--name", help="Stack name (its run directory); env GRIDPIPE_STACK.")]
+WithK8s = Annotated[
+    bool, typer.Option("--with-k8s", help="Also a Kubernetes API (etcd + kube-apiserver with the CRDs; no kubelet).")
+]
 
 
 def _fail(error: StackError) -> None:
@@ -41,26 +46,32 @@ def _echo(message: str) -> None:
 
 
 @stack_app.command()
-def provision(verify: Annotated[bool, typer.Option(help="Re-hash every cached file.")] = False) -> None:
+def provision(
+    verify: Annotated[bool, typer.Option(help="Re-hash every cached file.")] = False, with_k8s: WithK8s = False
+) -> None:
     """Download and verify every pinned component into the cache (nothing to do when present)."""
     cfg = StackConfig.from_env()
     try:
         provision_components(cfg.cache_dir, find_java(), _echo, rehash=verify)
+        if with_k8s:
+            provision_kube(cfg.cache_dir, _echo)
     except StackError as error:
         _fail(error)
     _echo(f"all components present and verified in {cfg.cache_dir}")
 
 
 @stack_app.command()
-def up(name: StackName = None) -> None:
+def up(name: StackName = None, with_k8s: WithK8s = False) -> None:
     """Start the stack (idempotent): each service is checked ready before the next starts."""
     cfg = StackConfig.from_env(name)
     _echo(f"stack '{cfg.name}': run directory {cfg.run_dir}")
     try:
-        local_stack.up(cfg, _echo)
+        local_stack.up(cfg, _echo, with_k8s=with_k8s)
     except StackError as error:
         _fail(error)
     _echo(f"logs: {cfg.logs_dir}    Flink UI: {cfg.flink_url}    Prometheus: {cfg.prometheus_url}")
+    if with_k8s:
+        _echo(f"Kubernetes API: export KUBECONFIG={cluster_of(cfg).kubeconfig}   (then kubectl get crds)")
 
 
 @stack_app.command()
@@ -94,11 +105,16 @@ def status(name: StackName = None) -> None:
         f"Kafka {cfg.kafka_bootstrap}  registry {cfg.registry_url}  Flink {cfg.flink_url}  "
         f"Prometheus {cfg.prometheus_url}"
     )
+    if any(p.name == "kube-apiserver" for p in processes):
+        _echo(f"Kubernetes API {cluster_of(cfg).server}  export KUBECONFIG={cluster_of(cfg).kubeconfig}")
 
 
 @stack_app.command()
 def logs(
-    service: Annotated[str, typer.Argument(help="kafka, apicurio, flink-jobmanager, flink-taskmanager, prometheus")],
+    service: Annotated[
+        str,
+        typer.Argument(help="kafka, apicurio, flink-jobmanager, flink-taskmanager, prometheus, etcd, kube-apiserver"),
+    ],
     lines: Annotated[int, typer.Option("-n", help="How many lines.")] = 50,
     follow: Annotated[bool, typer.Option("-f", help="Keep printing as the log grows.")] = False,
     name: StackName = None,
