@@ -91,6 +91,10 @@ class Ports:
     def kube_apiserver(self) -> int:
         return self.base + 43
 
+    @property
+    def kube_controller_manager(self) -> int:
+        return self.base + 44
+
 
 @dataclass(frozen=True)
 class StackConfig:

@@ -1,4 +1,5 @@
-"""Native servers (influxd, weed, kube-apiserver, etcd, helm) built from the Go module proxy, once, with progress.
+"""Native servers (influxd, weed, kube-apiserver, kube-controller-manager, etcd, helm) built from the Go module
+proxy, once, with progress.
 
 Each binary is one declarative ``GoBinary`` spec plus a committed wrapper module, ``stack/go/<name>/``, whose go.mod
 and go.sum pin the whole dependency graph: the upstream modules carry replace directives that ``go install
@@ -134,6 +135,17 @@ SPECS: dict[str, GoBinary] = {
             module="k8s.io/kubernetes",
             version=versions.KUBERNETES,
             package="k8s.io/kubernetes/cmd/kube-apiserver",
+            tags=("selinux", "notest", "grpcnotrace"),
+            ldflags=_kubernetes_ldflags(versions.KUBERNETES, _KUBERNETES_PUBLISHED),
+            ldflags_for_all_packages=True,
+            version_args=("--version",),
+        ),
+        GoBinary(
+            # Only its garbage-collector, namespace and service-account controllers run in the test cluster.
+            name="kube-controller-manager",
+            module="k8s.io/kubernetes",
+            version=versions.KUBERNETES,
+            package="k8s.io/kubernetes/cmd/kube-controller-manager",
             tags=("selinux", "notest", "grpcnotrace"),
             ldflags=_kubernetes_ldflags(versions.KUBERNETES, _KUBERNETES_PUBLISHED),
             ldflags_for_all_packages=True,

@@ -10,7 +10,6 @@ from dataclasses import dataclass, replace
 from gridpipe_stack.config import StackConfig
 from gridpipe_stack.errors import StackError
 from gridpipe_stack.java import find_java
-from gridpipe_stack.kube.crds import install_stack_crds
 from gridpipe_stack.kube.provision import KubeInstallation, provision_kube
 from gridpipe_stack.kube.services import kube_services
 from gridpipe_stack.provision import provision
@@ -48,13 +47,10 @@ def plan(cfg: StackConfig, echo: Echo = print, kube: KubeInstallation | None = N
 def up(cfg: StackConfig, echo: Echo = print, *, with_k8s: bool = False) -> list[Service]:
     """Start every service not already running, in order, each ready before the next. Idempotent.
 
-    ``with_k8s`` adds etcd and kube-apiserver, and installs the CRDs once the apiserver is ready.
+    ``with_k8s`` adds etcd, kube-apiserver (ready once the CRDs are Established) and kube-controller-manager.
     """
-    kube = provision_kube(cfg.cache_dir, echo) if with_k8s else None
-    services = plan(cfg, echo, kube)
+    services = plan(cfg, echo, provision_kube(cfg.cache_dir, echo) if with_k8s else None)
     start(cfg, services, echo)
-    if kube:
-        install_stack_crds(cfg, kube, echo)
     return services
 
 
@@ -74,7 +70,7 @@ def start(cfg: StackConfig, services: list[Service], echo: Echo = print) -> None
         )
     for svc in services:
         took = supervisor.start(svc)
-        echo(f"{svc.name:<18} ready in {took:5.1f}s  {svc.url}")
+        echo(f"{svc.name:<23} ready in {took:5.1f}s  {svc.url}")
 
 
 @dataclass(frozen=True)

@@ -15,13 +15,15 @@ Echo = Callable[[str], None]
 class KubeBinaries:
     etcd: Path
     kube_apiserver: Path
+    kube_controller_manager: Path
     helm: Path
 
 
 def ensure_kube_binaries(cache_dir: Path, echo: Echo) -> KubeBinaries:
-    """Build (first time: ~10 min for kube-apiserver on 2 cores, seconds with a warm Go cache) or reuse them."""
+    """Build (first time: ~10 min for kube-apiserver on 2 cores, a few more for the controller manager) or reuse."""
     return KubeBinaries(
         etcd=ensure_binary("etcd", cache_dir, echo),
         kube_apiserver=ensure_binary("kube-apiserver", cache_dir, echo),
+        kube_controller_manager=ensure_binary("kube-controller-manager", cache_dir, echo),
         helm=ensure_binary("helm", cache_dir, echo),
     )

@@ -17,20 +17,15 @@ import time
 import zipfile
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import yaml
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from gridpipe_stack.config import StackConfig
 from gridpipe_stack.errors import StackError
 from gridpipe_stack.java import Java, find_java, parse_major
-from gridpipe_stack.kube.cluster import cluster_of
 from gridpipe_stack.versions import FLINK_KUBERNETES_OPERATOR, STRIMZI, STRIMZI_GENERATOR_JAVA_MIN
-
-if TYPE_CHECKING:
-    from gridpipe_stack.kube.provision import KubeInstallation
 
 Echo = Callable[[str], None]
 
@@ -208,12 +203,4 @@ def install_crds(api_client: client.ApiClient, files: Iterable[Path], timeout: f
             )
         if pending:
             time.sleep(0.1)
-    return names
-
-
-def install_stack_crds(cfg: StackConfig, inst: KubeInstallation, echo: Echo = print) -> list[str]:
-    began = time.monotonic()
-    with cluster_of(cfg).api_client() as api_client:
-        names = install_crds(api_client, inst.crd_files)
-    echo(f"{len(names)} CRDs Established in {time.monotonic() - began:.1f}s: {', '.join(sorted(names))}")
     return names
