@@ -75,7 +75,7 @@ def extract_flink_crds(jar: Path, cache_dir: Path) -> list[Path]:
     """The Flink operator's apiextensions/v1 CRDs, unpacked from its API jar once (flinkVersion enum extended)."""
     target = cache_dir / "crds" / f"flink-kubernetes-operator-{FLINK_KUBERNETES_OPERATOR}"
     marker = target / ".complete"
-    if not marker.is_file():
+    if not marker.is_file() or marker.read_text() != FLINK_CRD_HEADER:
         staging = target.with_name(target.name + ".partial")
         shutil.rmtree(staging, ignore_errors=True)
         staging.mkdir(parents=True)
@@ -87,7 +87,7 @@ def extract_flink_crds(jar: Path, cache_dir: Path) -> list[Path]:
                 document = with_flink_2_versions(yaml.safe_load(archive.read(name)))
                 out = staging / Path(name).name.replace("-v1.yml", ".yaml")
                 out.write_text(f"{FLINK_CRD_HEADER}\n{yaml.safe_dump(document, sort_keys=False)}")
-        (staging / ".complete").write_text(FLINK_KUBERNETES_OPERATOR)
+        (staging / ".complete").write_text(FLINK_CRD_HEADER)
         shutil.rmtree(target, ignore_errors=True)
         staging.rename(target)
     return sorted(target.glob("*.yaml"))
