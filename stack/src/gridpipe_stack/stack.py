@@ -63,10 +63,10 @@ def start(cfg: StackConfig, services: list[Service], echo: Echo = print) -> None
             echo(f"cleared {len(killed)} process(es) left by an earlier run of stack '{cfg.name}'")
         check_ports_free(services)
         supervisor.start_daemon(services)
-    elif missing := sorted({s.name for s in services} - {p.name for p in supervisor.processes()}):
+    elif missing := [s.name for s in services if s.name not in supervisor.start_order()]:
         raise StackError(
             f"stack '{cfg.name}' is running without {', '.join(missing)}",
-            "stop it with `gridctl stack down`, then start it again with the options you want (e.g. --with-k8s)",
+            "restart it with the options you want: `gridctl stack down && gridctl stack up [--with-k8s]`",
         )
     for svc in services:
         took = supervisor.start(svc)
@@ -96,3 +96,29 @@ def down(cfg: StackConfig, echo: Echo = print) -> DownReport:
 def status(cfg: StackConfig) -> list[ProcessState]:
     supervisor = Supervisor(cfg)
     return supervisor.processes() if supervisor.running() else []
+
+
+def _running_supervisor(cfg: StackConfig) -> Supervisor:
+    supervisor = Supervisor(cfg)
+    if not supervisor.running():
+        raise StackError(f"stack '{cfg.name}' is not running", "start it with `gridctl stack up`")
+    return supervisor
+
+
+def stop_service(cfg: StackConfig, name: str) -> None:
+    """Stop one service of a running stack and wait until it is gone (failure tests stop InfluxDB or SeaweedFS)."""
+    supervisor = _running_supervisor(cfg)
+    known = supervisor.start_order()
+    if name not in known:
+        raise StackError(f"stack '{cfg.name}' has no service '{name}'", f"use one of: {', '.join(known)}")
+    supervisor.stop(name)
+
+
+def start_service(cfg: StackConfig, name: str, echo: Echo = print) -> float:
+    """Start one stopped service of a running stack again and wait until it is ready; return seconds taken."""
+    supervisor = _running_supervisor(cfg)
+    with_k8s = "kube-apiserver" in supervisor.start_order()
+    services = {s.name: s for s in plan(cfg, echo, provision_kube(cfg.cache_dir, echo) if with_k8s else None)}
+    if name not in services:
+        raise StackError(f"stack '{cfg.name}' has no service '{name}'", f"use one of: {', '.join(services)}")
+    return supervisor.start(services[name])
