@@ -36,11 +36,13 @@ CRDS = (
 )
 
 
-def kubectl(cluster: KubeCluster, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+def kubectl(
+    cluster: KubeCluster, *args: str, stdin: str | None = None, kubeconfig: Path | None = None
+) -> subprocess.CompletedProcess[str]:
     executable = shutil.which("kubectl")
     assert executable, "kubectl is not on PATH (it ships with the machine image)"
     return subprocess.run(
-        [executable, "--kubeconfig", str(cluster.kubeconfig), *args],
+        [executable, "--kubeconfig", str(kubeconfig or cluster.kubeconfig), *args],
         input=stdin,
         capture_output=True,
         text=True,
@@ -290,6 +292,35 @@ def test_every_namespace_gets_a_default_service_account(kube_cluster: KubeCluste
         while not core.list_namespaced_service_account(kube_namespace).items:
             assert time.monotonic() < deadline, "no default ServiceAccount appeared"
             time.sleep(0.1)
+
+
+def test_service_account_kubeconfig_is_held_to_its_rbac(
+    kube_cluster: KubeCluster, kube_namespace: str, tmp_path: Path
+) -> None:
+    rbac = [
+        {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "reader"}},
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "Role",
+            "metadata": {"name": "read-configmaps"},
+            "rules": [{"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get", "list"]}],
+        },
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "RoleBinding",
+            "metadata": {"name": "reader"},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "read-configmaps"},
+            "subjects": [{"kind": "ServiceAccount", "name": "reader", "namespace": kube_namespace}],
+        },
+    ]
+    done = kubectl(kube_cluster, "apply", "-n", kube_namespace, "-f", "-", stdin=yaml.safe_dump_all(rbac))
+    assert done.returncode == 0, done.stderr
+    reader = kube_cluster.service_account_kubeconfig(kube_namespace, "reader", tmp_path / "reader.kubeconfig")
+    allowed = kubectl(kube_cluster, "get", "configmaps", "-n", kube_namespace, kubeconfig=reader)
+    assert allowed.returncode == 0, allowed.stderr
+    denied = kubectl(kube_cluster, "get", "secrets", "-n", kube_namespace, kubeconfig=reader)
+    assert denied.returncode != 0
+    assert f'User "system:serviceaccount:{kube_namespace}:reader" cannot list resource "secrets"' in denied.stderr
 
 
 def test_helm_lints_renders_and_installs_a_chart(
