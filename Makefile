@@ -10,7 +10,7 @@ GRIDCTL := $(UV) run --frozen gridctl
 setup:
 	@$(UV) --version >/dev/null 2>&1 || { echo "installing uv from PyPI…"; python3 -m pip install --quiet uv; }
 	$(UV) sync --frozen
-	$(GRIDCTL) stack provision
+	$(GRIDCTL) stack provision --with-k8s
 	$(UV) run --frozen python -c "from gridpipe_jobs.functions_jar import functions_jar; print(functions_jar())"
 
 ## up: start Kafka, Apicurio, Flink and Prometheus, then both example pipelines fed by generators

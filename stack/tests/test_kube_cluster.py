@@ -6,6 +6,8 @@ import copy
 import json
 import shutil
 import subprocess
+import time
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -15,12 +17,16 @@ import yaml
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
+from gridpipe_stack.config import default_cache_dir
 from gridpipe_stack.kube.cluster import KubeCluster
-from gridpipe_stack.kube.crds import FLINK_2_VERSIONS
+from gridpipe_stack.kube.crds import FLINK_2_VERSIONS, load_crds
+from gridpipe_stack.maven import load_lock
+from gridpipe_stack.versions import FLINK_KUBERNETES_OPERATOR
 
 pytestmark = pytest.mark.k8s
 
 REPO = Path(__file__).resolve().parents[2]
+GC_TIMEOUT = 20.0
 FLINK_DEPLOYMENTS = "flinkdeployments.flink.apache.org"
 CRDS = (
     "gridpipelines.gridpipe.io",
@@ -30,11 +36,13 @@ CRDS = (
 )
 
 
-def kubectl(cluster: KubeCluster, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+def kubectl(
+    cluster: KubeCluster, *args: str, stdin: str | None = None, kubeconfig: Path | None = None
+) -> subprocess.CompletedProcess[str]:
     executable = shutil.which("kubectl")
     assert executable, "kubectl is not on PATH (it ships with the machine image)"
     return subprocess.run(
-        [executable, "--kubeconfig", str(cluster.kubeconfig), *args],
+        [executable, "--kubeconfig", str(kubeconfig or cluster.kubeconfig), *args],
         input=stdin,
         capture_output=True,
         text=True,
@@ -180,6 +188,32 @@ def test_flink_2_versions_are_served(kube_cluster: KubeCluster) -> None:
     assert "v1_20" in enum
 
 
+def strip_flink_2_versions(document: Any) -> Any:
+    if isinstance(document, dict):
+        return {
+            k: [e for e in v if e not in FLINK_2_VERSIONS] if k == "enum" else strip_flink_2_versions(v)
+            for k, v in document.items()
+        }
+    if isinstance(document, list):
+        return [strip_flink_2_versions(item) for item in document]
+    return document
+
+
+def test_installed_flink_crds_equal_the_operator_jar_but_for_the_added_versions(kube_cluster: KubeCluster) -> None:
+    (jar_entry,) = load_lock()["flink-operator-api"]
+    jar = default_cache_dir() / "maven" / jar_entry.path
+    with zipfile.ZipFile(jar) as archive:
+        for name in (n for n in archive.namelist() if n.endswith(".flink.apache.org-v1.yml")):
+            original = yaml.safe_load(archive.read(name))
+            installed = next(d for d in load_crds(kube_cluster_crd_files()) if d["metadata"] == original["metadata"])
+            assert (installed != original) == ("flinkdeployments" in name)
+            assert strip_flink_2_versions(installed) == original
+
+
+def kube_cluster_crd_files() -> list[Path]:
+    return sorted((default_cache_dir() / "crds" / f"flink-kubernetes-operator-{FLINK_KUBERNETES_OPERATOR}").glob("*"))
+
+
 def test_kafka_topic_schema_is_enforced(kube_cluster: KubeCluster, kube_namespace: str) -> None:
     created = create(kube_cluster, kube_namespace, kafka_topic("readings"))
     assert created["spec"]["partitions"] == 3
@@ -220,6 +254,73 @@ def test_namespace_fixture_removes_objects_held_by_finalizers(kube_cluster: Kube
         with pytest.raises(ApiException) as caught:
             core.read_namespace("finalizer-check")
     assert caught.value.status == 404
+
+
+def test_garbage_collector_deletes_children_of_a_deleted_owner(kube_cluster: KubeCluster, kube_namespace: str) -> None:
+    owner = create(kube_cluster, kube_namespace, grid_pipeline())
+    child = kafka_topic("grid-demo-input")
+    child["metadata"]["ownerReferences"] = [
+        {
+            "apiVersion": owner["apiVersion"],
+            "kind": owner["kind"],
+            "name": owner["metadata"]["name"],
+            "uid": owner["metadata"]["uid"],
+            "controller": True,
+            "blockOwnerDeletion": True,
+        }
+    ]
+    create(kube_cluster, kube_namespace, child)
+    topic = ("kafka.strimzi.io", "v1", kube_namespace, "kafkatopics", "grid-demo-input")
+    with kube_cluster.api_client() as api_client:
+        api = client.CustomObjectsApi(api_client)
+        api.delete_namespaced_custom_object("gridpipe.io", "v1alpha1", kube_namespace, "gridpipelines", "grid-demo")
+        deadline = time.monotonic() + GC_TIMEOUT
+        while time.monotonic() < deadline:
+            try:
+                api.get_namespaced_custom_object(*topic)
+            except ApiException as error:
+                assert error.status == 404
+                return
+            time.sleep(0.1)
+    pytest.fail(f"the KafkaTopic owned by a deleted GridPipeline still exists after {GC_TIMEOUT}s")
+
+
+def test_every_namespace_gets_a_default_service_account(kube_cluster: KubeCluster, kube_namespace: str) -> None:
+    with kube_cluster.api_client() as api_client:
+        core = client.CoreV1Api(api_client)
+        deadline = time.monotonic() + GC_TIMEOUT
+        while not core.list_namespaced_service_account(kube_namespace).items:
+            assert time.monotonic() < deadline, "no default ServiceAccount appeared"
+            time.sleep(0.1)
+
+
+def test_service_account_kubeconfig_is_held_to_its_rbac(
+    kube_cluster: KubeCluster, kube_namespace: str, tmp_path: Path
+) -> None:
+    rbac = [
+        {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "reader"}},
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "Role",
+            "metadata": {"name": "read-configmaps"},
+            "rules": [{"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get", "list"]}],
+        },
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "RoleBinding",
+            "metadata": {"name": "reader"},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "read-configmaps"},
+            "subjects": [{"kind": "ServiceAccount", "name": "reader", "namespace": kube_namespace}],
+        },
+    ]
+    done = kubectl(kube_cluster, "apply", "-n", kube_namespace, "-f", "-", stdin=yaml.safe_dump_all(rbac))
+    assert done.returncode == 0, done.stderr
+    reader = kube_cluster.service_account_kubeconfig(kube_namespace, "reader", tmp_path / "reader.kubeconfig")
+    allowed = kubectl(kube_cluster, "get", "configmaps", "-n", kube_namespace, kubeconfig=reader)
+    assert allowed.returncode == 0, allowed.stderr
+    denied = kubectl(kube_cluster, "get", "secrets", "-n", kube_namespace, kubeconfig=reader)
+    assert denied.returncode != 0
+    assert f'User "system:serviceaccount:{kube_namespace}:reader" cannot list resource "secrets"' in denied.stderr
 
 
 def test_helm_lints_renders_and_installs_a_chart(

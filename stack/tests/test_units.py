@@ -15,6 +15,7 @@ from gridpipe_stack.java import parse_major
 from gridpipe_stack.maven import Coordinate, load_lock
 from gridpipe_stack.services import flink_settings, prometheus_config
 from gridpipe_stack.supervise import render_supervisor_conf
+from gridpipe_stack.versions import COMPONENTS
 
 pytestmark = pytest.mark.unit
 
@@ -31,7 +32,8 @@ def test_coordinate_forms_round_trip() -> None:
 
 def test_lock_pins_every_component_by_sha256() -> None:
     lock = load_lock()
-    assert set(lock) == {"kafka", "jmx-exporter", "apicurio", "flink-lib", "flink-s3-plugin"}
+    assert set(lock) == {c.name for c in COMPONENTS}
+    assert {"kafka", "apicurio", "flink-lib", "flink-operator-api", "strimzi-crd-generator"} <= set(lock)
     for files in lock.values():
         assert files
         for f in files:

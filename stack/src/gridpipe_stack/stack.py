@@ -10,7 +10,6 @@ from dataclasses import dataclass, replace
 from gridpipe_stack.config import StackConfig
 from gridpipe_stack.errors import StackError
 from gridpipe_stack.java import find_java
-from gridpipe_stack.kube.crds import install_stack_crds
 from gridpipe_stack.kube.provision import KubeInstallation, provision_kube
 from gridpipe_stack.kube.services import kube_services
 from gridpipe_stack.provision import provision
@@ -48,13 +47,10 @@ def plan(cfg: StackConfig, echo: Echo = print, kube: KubeInstallation | None = N
 def up(cfg: StackConfig, echo: Echo = print, *, with_k8s: bool = False) -> list[Service]:
     """Start every service not already running, in order, each ready before the next. Idempotent.
 
-    ``with_k8s`` adds etcd and kube-apiserver, and installs the CRDs once the apiserver is ready.
+    ``with_k8s`` adds etcd, kube-apiserver (ready once the CRDs are Established) and kube-controller-manager.
     """
-    kube = provision_kube(cfg.cache_dir, echo) if with_k8s else None
-    services = plan(cfg, echo, kube)
+    services = plan(cfg, echo, provision_kube(cfg.cache_dir, echo) if with_k8s else None)
     start(cfg, services, echo)
-    if kube:
-        install_stack_crds(cfg, kube, echo)
     return services
 
 
@@ -67,14 +63,14 @@ def start(cfg: StackConfig, services: list[Service], echo: Echo = print) -> None
             echo(f"cleared {len(killed)} process(es) left by an earlier run of stack '{cfg.name}'")
         check_ports_free(services)
         supervisor.start_daemon(services)
-    elif missing := sorted({s.name for s in services} - {p.name for p in supervisor.processes()}):
+    elif missing := [s.name for s in services if s.name not in supervisor.start_order()]:
         raise StackError(
             f"stack '{cfg.name}' is running without {', '.join(missing)}",
-            "stop it with `gridctl stack down`, then start it again with the options you want (e.g. --with-k8s)",
+            "restart it with the options you want: `gridctl stack down && gridctl stack up [--with-k8s]`",
         )
     for svc in services:
         took = supervisor.start(svc)
-        echo(f"{svc.name:<18} ready in {took:5.1f}s  {svc.url}")
+        echo(f"{svc.name:<23} ready in {took:5.1f}s  {svc.url}")
 
 
 @dataclass(frozen=True)
@@ -100,3 +96,29 @@ def down(cfg: StackConfig, echo: Echo = print) -> DownReport:
 def status(cfg: StackConfig) -> list[ProcessState]:
     supervisor = Supervisor(cfg)
     return supervisor.processes() if supervisor.running() else []
+
+
+def _running_supervisor(cfg: StackConfig) -> Supervisor:
+    supervisor = Supervisor(cfg)
+    if not supervisor.running():
+        raise StackError(f"stack '{cfg.name}' is not running", "start it with `gridctl stack up`")
+    return supervisor
+
+
+def stop_service(cfg: StackConfig, name: str) -> None:
+    """Stop one service of a running stack and wait until it is gone (failure tests stop InfluxDB or SeaweedFS)."""
+    supervisor = _running_supervisor(cfg)
+    known = supervisor.start_order()
+    if name not in known:
+        raise StackError(f"stack '{cfg.name}' has no service '{name}'", f"use one of: {', '.join(known)}")
+    supervisor.stop(name)
+
+
+def start_service(cfg: StackConfig, name: str, echo: Echo = print) -> float:
+    """Start one stopped service of a running stack again and wait until it is ready; return seconds taken."""
+    supervisor = _running_supervisor(cfg)
+    with_k8s = "kube-apiserver" in supervisor.start_order()
+    services = {s.name: s for s in plan(cfg, echo, provision_kube(cfg.cache_dir, echo) if with_k8s else None)}
+    if name not in services:
+        raise StackError(f"stack '{cfg.name}' has no service '{name}'", f"use one of: {', '.join(services)}")
+    return supervisor.start(services[name])

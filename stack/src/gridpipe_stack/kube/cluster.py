@@ -12,9 +12,10 @@ import yaml
 from kubernetes import client
 
 from gridpipe_stack.config import HOST, StackConfig
+from gridpipe_stack.errors import StackError
 from gridpipe_stack.kube.pki import Pki
 
-CONTEXT = "gridpipe"
+CONTEXT = "gridpipe-test"
 
 
 @dataclass(frozen=True)
@@ -32,6 +33,17 @@ class KubeCluster:
         configuration.cert_file = str(self.pki.admin_cert)
         configuration.key_file = str(self.pki.admin_key)
         return client.ApiClient(configuration)
+
+    def service_account_kubeconfig(self, namespace: str, name: str, path: Path, hours: int = 12) -> Path:
+        """A kubeconfig acting as ServiceAccount ``namespace/name`` (a TokenRequest token): for testing RBAC."""
+        request = client.AuthenticationV1TokenRequest(spec=client.V1TokenRequestSpec(expiration_seconds=hours * 3600))
+        with self.api_client() as api_client:
+            answer = client.CoreV1Api(api_client).create_namespaced_service_account_token(name, namespace, request)
+        token = answer.status.token if answer.status else None
+        if not token:
+            raise StackError(f"the apiserver issued no token for {namespace}/{name}", "read the kube-apiserver log")
+        user = {"token": token}
+        return _write_kubeconfig(path, self, f"system:serviceaccount:{namespace}:{name}", user, namespace)
 
     def ssl_context(self) -> ssl.SSLContext:
         context = ssl.create_default_context(cafile=str(self.pki.ca_cert))
@@ -63,34 +75,29 @@ def _b64(path: Path) -> str:
     return base64.b64encode(path.read_bytes()).decode()
 
 
-def write_kubeconfig(cfg: StackConfig, cluster: KubeCluster) -> Path:
-    """A self-contained kubeconfig (certificates embedded), mode 0600: kubectl, helm and clients all read it."""
-    name = f"{CONTEXT}-{cfg.name}"
+def _write_kubeconfig(path: Path, cluster: KubeCluster, user_name: str, user: dict[str, str], namespace: str) -> Path:
     document = {
         "apiVersion": "v1",
         "kind": "Config",
         "clusters": [
             {
-                "name": name,
+                "name": CONTEXT,
                 "cluster": {"server": cluster.server, "certificate-authority-data": _b64(cluster.pki.ca_cert)},
             }
         ],
-        "users": [
-            {
-                "name": f"{name}-admin",
-                "user": {
-                    "client-certificate-data": _b64(cluster.pki.admin_cert),
-                    "client-key-data": _b64(cluster.pki.admin_key),
-                },
-            }
-        ],
-        "contexts": [{"name": name, "context": {"cluster": name, "user": f"{name}-admin", "namespace": "default"}}],
-        "current-context": name,
+        "users": [{"name": user_name, "user": user}],
+        "contexts": [{"name": CONTEXT, "context": {"cluster": CONTEXT, "user": user_name, "namespace": namespace}}],
+        "current-context": CONTEXT,
         "preferences": {},
     }
-    path = cluster.kubeconfig
     path.parent.mkdir(parents=True, exist_ok=True)
     path.touch(mode=0o600, exist_ok=True)
     path.chmod(0o600)
     path.write_text(yaml.safe_dump(document, sort_keys=False))
     return path
+
+
+def write_kubeconfig(cfg: StackConfig, cluster: KubeCluster) -> Path:
+    """A self-contained admin kubeconfig (certificates embedded), mode 0600: kubectl, helm and clients read it."""
+    user = {"client-certificate-data": _b64(cluster.pki.admin_cert), "client-key-data": _b64(cluster.pki.admin_key)}
+    return _write_kubeconfig(cluster.kubeconfig, cluster, f"{CONTEXT}-{cfg.name}-admin", user, "default")

@@ -17,20 +17,15 @@ import time
 import zipfile
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import yaml
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from gridpipe_stack.config import StackConfig
 from gridpipe_stack.errors import StackError
 from gridpipe_stack.java import Java, find_java, parse_major
-from gridpipe_stack.kube.cluster import cluster_of
 from gridpipe_stack.versions import FLINK_KUBERNETES_OPERATOR, STRIMZI, STRIMZI_GENERATOR_JAVA_MIN
-
-if TYPE_CHECKING:
-    from gridpipe_stack.kube.provision import KubeInstallation
 
 Echo = Callable[[str], None]
 
@@ -80,7 +75,7 @@ def extract_flink_crds(jar: Path, cache_dir: Path) -> list[Path]:
     """The Flink operator's apiextensions/v1 CRDs, unpacked from its API jar once (flinkVersion enum extended)."""
     target = cache_dir / "crds" / f"flink-kubernetes-operator-{FLINK_KUBERNETES_OPERATOR}"
     marker = target / ".complete"
-    if not marker.is_file():
+    if not marker.is_file() or marker.read_text() != FLINK_CRD_HEADER:
         staging = target.with_name(target.name + ".partial")
         shutil.rmtree(staging, ignore_errors=True)
         staging.mkdir(parents=True)
@@ -92,7 +87,7 @@ def extract_flink_crds(jar: Path, cache_dir: Path) -> list[Path]:
                 document = with_flink_2_versions(yaml.safe_load(archive.read(name)))
                 out = staging / Path(name).name.replace("-v1.yml", ".yaml")
                 out.write_text(f"{FLINK_CRD_HEADER}\n{yaml.safe_dump(document, sort_keys=False)}")
-        (staging / ".complete").write_text(FLINK_KUBERNETES_OPERATOR)
+        (staging / ".complete").write_text(FLINK_CRD_HEADER)
         shutil.rmtree(target, ignore_errors=True)
         staging.rename(target)
     return sorted(target.glob("*.yaml"))
@@ -208,12 +203,4 @@ def install_crds(api_client: client.ApiClient, files: Iterable[Path], timeout: f
             )
         if pending:
             time.sleep(0.1)
-    return names
-
-
-def install_stack_crds(cfg: StackConfig, inst: KubeInstallation, echo: Echo = print) -> list[str]:
-    began = time.monotonic()
-    with cluster_of(cfg).api_client() as api_client:
-        names = install_crds(api_client, inst.crd_files)
-    echo(f"{len(names)} CRDs Established in {time.monotonic() - began:.1f}s: {', '.join(sorted(names))}")
     return names

@@ -1,19 +1,29 @@
-"""etcd and kube-apiserver as supervised services of a stack, loopback only, with readiness probes.
+"""etcd, kube-apiserver and kube-controller-manager as supervised services of a stack, loopback only.
 
-There is no kubelet, scheduler or controller-manager: objects are stored and validated (schemas, CEL rules,
-admission, RBAC) but pods never run, and nothing garbage-collects owned objects.
+Objects are stored and validated (schemas, CEL rules, admission, RBAC); the controller manager runs only the
+garbage collector (owner references cascade), the namespace controller (deleted namespaces are emptied) and the
+service-account controller (each namespace gets its ``default`` ServiceAccount). There is no kubelet, scheduler or
+workload controller: Deployments never get ReplicaSets, pods are never scheduled, nothing runs.
+
+The apiserver counts as ready once /readyz says ok and every CRD the stack serves is installed and Established;
+the controller manager starts after that, so its garbage collector watches the custom resources from the start.
 """
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import httpx
 
 from gridpipe_stack import probes
 from gridpipe_stack.config import HOST, StackConfig
-from gridpipe_stack.kube.cluster import cluster_of, kube_dir, write_kubeconfig
+from gridpipe_stack.kube.cluster import KubeCluster, cluster_of, kube_dir, write_kubeconfig
+from gridpipe_stack.kube.crds import install_crds
 from gridpipe_stack.kube.pki import SERVICE_CIDR, ensure_pki
 from gridpipe_stack.kube.provision import KubeInstallation
 from gridpipe_stack.services import Service
+
+CONTROLLERS = ("garbage-collector-controller", "namespace-controller", "serviceaccount-controller")
 
 
 def _etcd_healthy(response: httpx.Response) -> bool:
@@ -51,6 +61,17 @@ def _etcd(cfg: StackConfig, inst: KubeInstallation) -> Service:
     )
 
 
+def _ready_with_crds(cluster: KubeCluster, crd_files: tuple[Path, ...]) -> probes.Probe:
+    def probe() -> bool:
+        if not cluster.ready():
+            return False
+        with cluster.api_client() as api_client:
+            install_crds(api_client, crd_files)
+        return True
+
+    return probe
+
+
 def _kube_apiserver(cfg: StackConfig, inst: KubeInstallation) -> Service:
     cluster = cluster_of(cfg)
     pki = ensure_pki(cluster.pki.directory)
@@ -79,15 +100,54 @@ def _kube_apiserver(cfg: StackConfig, inst: KubeInstallation) -> Service:
             f"--cert-dir={kube_dir(cfg) / 'apiserver-certs'}",
         ],
         ports={"https": cfg.ports.kube_apiserver},
-        probe=cluster.ready,
-        ready_timeout=60,
+        probe=_ready_with_crds(cluster, inst.crd_files),
+        ready_timeout=90,
         url=cluster.server,
         stop_timeout=20,
     )
 
 
+def _healthz_ok(response: httpx.Response) -> bool:
+    return response.status_code == 200 and response.text.strip() == "ok"
+
+
+def _kube_controller_manager(cfg: StackConfig, inst: KubeInstallation) -> Service:
+    cluster = cluster_of(cfg)
+    port = cfg.ports.kube_controller_manager
+    url = f"https://{HOST}:{port}"
+
+    def probe() -> bool:
+        try:
+            return _healthz_ok(httpx.get(f"{url}/healthz", verify=cluster.ssl_context(), timeout=2.0))
+        except (httpx.HTTPError, OSError):
+            return False
+
+    return Service(
+        name="kube-controller-manager",
+        command=[
+            str(inst.binaries.kube_controller_manager),
+            f"--kubeconfig={cluster.kubeconfig}",
+            f"--authentication-kubeconfig={cluster.kubeconfig}",
+            f"--authorization-kubeconfig={cluster.kubeconfig}",
+            f"--controllers={','.join(CONTROLLERS)}",
+            "--leader-elect=false",
+            f"--bind-address={HOST}",
+            f"--secure-port={port}",
+            # The apiserver's serving certificate names 127.0.0.1 and is signed by the stack's CA.
+            f"--tls-cert-file={cluster.pki.serving_cert}",
+            f"--tls-private-key-file={cluster.pki.serving_key}",
+            "--profiling=false",
+        ],
+        ports={"https": port},
+        probe=probe,
+        ready_timeout=60,
+        url=url,
+        stop_timeout=20,
+    )
+
+
 def kube_services(cfg: StackConfig, inst: KubeInstallation) -> list[Service]:
-    """etcd, then kube-apiserver: the apiserver is started only once etcd reports healthy."""
+    """etcd, kube-apiserver (with the CRDs), kube-controller-manager: each started once the one before is ready."""
     for directory in (cfg.logs_dir, cfg.data_dir, kube_dir(cfg)):
         directory.mkdir(parents=True, exist_ok=True)
-    return [_etcd(cfg, inst), _kube_apiserver(cfg, inst)]
+    return [_etcd(cfg, inst), _kube_apiserver(cfg, inst), _kube_controller_manager(cfg, inst)]

@@ -1,9 +1,9 @@
 """pytest fixtures for tests against a real kube-apiserver (loaded from the root conftest.py).
 
-``kube_cluster`` starts a stack of its own holding just etcd and kube-apiserver (a few seconds), installs the
-CRDs, and at the end stops it and checks that no process of it survived. ``kube_namespace`` gives each test a fresh
-namespace and removes it afterwards (emptying it itself: no kube-controller-manager runs). ``helm_binary`` is the
-pinned helm.
+``kube_cluster`` starts a stack of its own holding just etcd, kube-apiserver (with the CRDs) and
+kube-controller-manager (a few seconds), and at the end stops it and checks that no process of it survived.
+``kube_namespace`` gives each test a fresh namespace and removes it afterwards, with everything in it, even objects
+whose finalizer's owner (a stopped operator) is gone. ``helm_binary`` is the pinned helm.
 """
 
 from __future__ import annotations
@@ -20,7 +20,6 @@ from gridpipe_stack import stack
 from gridpipe_stack.config import default_cache_dir
 from gridpipe_stack.kube.binaries import ensure_kube_binaries
 from gridpipe_stack.kube.cluster import KubeCluster, cluster_of
-from gridpipe_stack.kube.crds import install_stack_crds
 from gridpipe_stack.kube.namespaces import delete_namespace
 from gridpipe_stack.kube.provision import provision_kube
 from gridpipe_stack.kube.services import kube_services
@@ -35,9 +34,7 @@ KUBE_TEST_PORT_BASE = int(os.environ.get("GRIDPIPE_TEST_PORT_BASE", "28000"))
 def kube_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KubeCluster]:
     cfg = stack_config("test-k8s", tmp_path_factory.mktemp("kube"), KUBE_TEST_PORT_BASE)
     try:
-        installation = provision_kube(cfg.cache_dir)
-        stack.start(cfg, stack.scaled(kube_services(cfg, installation)))
-        install_stack_crds(cfg, installation)
+        stack.start(cfg, stack.scaled(kube_services(cfg, provision_kube(cfg.cache_dir))))
         yield cluster_of(cfg)
     finally:
         stack.down(cfg)
