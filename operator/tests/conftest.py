@@ -20,14 +20,21 @@ UNREACHABLE = "http://127.0.0.1:9"  # nothing listens on the discard port: conne
 GROUP, VERSION, PLURAL = "gridpipe.io", "v1alpha1", "gridpipelines"
 
 
-def wait_for(probe: Callable[[], T | None], what: str, timeout: float = 10.0, interval: float = 0.05) -> T:
+def wait_for(
+    probe: Callable[[], T | None],
+    what: str,
+    timeout: float = 10.0,
+    interval: float = 0.05,
+    explain: Callable[[], str] | None = None,
+) -> T:
     deadline = time.monotonic() + timeout
     while True:
         value = probe()
         if value:
             return value
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
+            detail = f"\n{explain()}" if explain else ""
+            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}{detail}")
         time.sleep(interval)
 
 

@@ -56,6 +56,7 @@ def run(
         raise typer.BadParameter(str(invalid)) from invalid
     kopf.configure(verbose=verbose, log_format=kopf.LogFormat.JSON if json_logs else kopf.LogFormat.PLAIN)
     logging.getLogger("gridpipe_operator").setLevel(logging.DEBUG if verbose else logging.INFO)
+    logging.getLogger("httpx").setLevel(logging.DEBUG if verbose else logging.WARNING)
     if metrics_port:
         metrics.serve(metrics_port)
     kopf.run(

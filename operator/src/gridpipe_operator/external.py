@@ -52,11 +52,13 @@ class InfluxBuckets:
     def __exit__(self, *_: object) -> None:
         self._client.close()
 
-    def _call(self, method: str, path: str, **kwargs: Any) -> Any:
+    def _call(self, method: str, path: str, *, missing_ok: bool = False, **kwargs: Any) -> Any:
         try:
             response = self._client.request(method, path, **kwargs)
         except httpx.HTTPError as error:
             raise InfluxError(f"InfluxDB at {self.connection.url} is unreachable ({type(error).__name__})") from error
+        if response.status_code == 404 and missing_ok:
+            return None
         if response.status_code >= 400:
             try:
                 reason = response.json().get("message") or response.text
@@ -72,8 +74,8 @@ class InfluxBuckets:
         return str(orgs[0]["id"])
 
     def find(self, name: str) -> dict[str, Any] | None:
-        found = self._call("GET", "/api/v2/buckets", params={"name": name, "orgID": self._org_id()})
-        buckets = found.get("buckets") or []
+        found = self._call("GET", "/api/v2/buckets", missing_ok=True, params={"name": name, "orgID": self._org_id()})
+        buckets = (found or {}).get("buckets") or []
         return dict(buckets[0]) if buckets else None
 
     def ensure(self, name: str, retention_seconds: int) -> str:
