@@ -89,8 +89,8 @@ def test_children_appear_within_two_seconds_with_the_rendered_spec(api: Api, run
         "SchemasRegistered",
         "StorageReady",
     }
-    registry = wait_for(lambda: api.condition("grid-a", "SchemasRegistered"), "SchemasRegistered")
-    assert registry["status"] == "False" and "unreachable" in registry["message"]
+    registry = wait_for(lambda: condition_is(api, "grid-a", "SchemasRegistered", status="False"), "registry refusal")
+    assert "unreachable" in registry["message"]
 
 
 @pytest.mark.parametrize(

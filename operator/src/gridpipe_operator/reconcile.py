@@ -10,13 +10,15 @@ from __future__ import annotations
 import logging
 import threading
 from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any
 
 from gridpipe_operator import external
 from gridpipe_operator.connections import Connections, ConnectionsInvalid, connections_from, decode_secret_data
 from gridpipe_operator.kube import Kube, api_message
+from gridpipe_operator.metrics import measured
 from gridpipe_operator.render import (
     FLINK_API,
     TOPIC_API,
@@ -29,7 +31,15 @@ from gridpipe_operator.render import (
     topic_roles,
 )
 from gridpipe_operator.settings import Settings
-from gridpipe_operator.status import Observed, Outcome, blocked_status, recorded_outcome, same_status, status_for
+from gridpipe_operator.status import (
+    CHECKING,
+    Observed,
+    Outcome,
+    blocked_status,
+    recorded_outcome,
+    same_status,
+    status_for,
+)
 from gridpipe_schemas.pipeline import GridPipeline, PipelineInvalid, parse_pipeline
 
 log = logging.getLogger("gridpipe_operator.reconcile")
@@ -37,7 +47,52 @@ TOPIC = TOPIC_API[:3]
 FLINK = FLINK_API[:3]
 
 
-External = Literal["check", "if-unsettled", "reuse"]
+Key = tuple[str, str]  # (namespace, name) of a pipeline
+MAX_RETRY_DELAY = 60.0
+
+
+class ExternalWork:
+    """Schemas and storage are ensured in a pool of their own, off the reconcile path, so a slow or unreachable
+    service never delays children or status. One job per pipeline at a time; outcomes kept per generation; a failed
+    job is tried again after a growing delay (the resync checks everything again anyway)."""
+
+    def __init__(self, workers: int = 8) -> None:
+        self.pool = ThreadPoolExecutor(workers, thread_name_prefix="externals")
+        self._lock = threading.Lock()
+        self._outcomes: dict[Key, tuple[int, Outcome, Outcome]] = {}
+        self._pending: set[Key] = set()
+        self._failures: dict[Key, int] = {}
+
+    def outcome(self, key: Key, generation: int) -> tuple[Outcome, Outcome] | None:
+        with self._lock:
+            found = self._outcomes.get(key)
+        return (found[1], found[2]) if found and found[0] == generation else None
+
+    def store(self, key: Key, generation: int, schemas: Outcome, storage: Outcome) -> float | None:
+        """Keep an outcome; returns the delay before trying again when it failed."""
+        with self._lock:
+            self._outcomes[key] = (generation, schemas, storage)
+            if schemas.ok and storage.ok:
+                self._failures.pop(key, None)
+                return None
+            self._failures[key] = failures = self._failures.get(key, 0) + 1
+        return min(MAX_RETRY_DELAY, 2.0**failures)
+
+    def claim(self, key: Key) -> bool:
+        with self._lock:
+            if key in self._pending:
+                return False
+            self._pending.add(key)
+            return True
+
+    def release(self, key: Key) -> None:
+        with self._lock:
+            self._pending.discard(key)
+
+    def forget(self, key: Key) -> None:
+        with self._lock:
+            self._outcomes.pop(key, None)
+            self._failures.pop(key, None)
 
 
 class RetryLater(Exception):
@@ -61,6 +116,7 @@ class Operator:
     namespaces: tuple[str, ...] = ()  # watched namespaces; () = the whole cluster
     # (kind, namespace, name) -> resourceVersion our last apply returned: watch events that echo it are skipped
     applied_versions: dict[tuple[str, str, str], str] = field(default_factory=dict)
+    externals: ExternalWork = field(default_factory=ExternalWork)
 
 
 _locks: defaultdict[tuple[str, str], threading.Lock] = defaultdict(threading.Lock)
@@ -157,22 +213,20 @@ def _ensure_storage(pipeline: GridPipeline, op: Operator, connections: Connectio
     return Outcome(True, "Ready", "; ".join(done))
 
 
-def reconcile(
-    op: Operator, namespace: str, name: str, *, externals: External = "if-unsettled"
-) -> dict[str, Any] | None:
+def reconcile(op: Operator, namespace: str, name: str, *, check_externals: bool = False) -> dict[str, Any] | None:
     """Make one pipeline as specified; returns the status written (or that was already there), None when gone.
 
-    ``externals``: "check" ensures schemas and storage through their APIs; "if-unsettled" skips what the status
-    already records as done for this generation; "reuse" takes whatever the status records for this generation
-    (child events, which must stay cheap: the pipeline's own retries and the resync check again)."""
+    Schemas and storage are ensured by a background job (``ExternalWork``): requested when ``check_externals``
+    (spec changes, restarts, resyncs) or when nothing is known of them for this generation; the status shows
+    what is known meanwhile."""
     with _pipeline_lock(namespace, name):
         body = op.kube.get_pipeline(namespace, name)
         if body is None or body["metadata"].get("deletionTimestamp"):
             return None
-        return _reconcile_locked(op, body, externals)
+        return _reconcile_locked(op, body, check_externals)
 
 
-def _reconcile_locked(op: Operator, body: dict[str, Any], externals: External) -> dict[str, Any]:
+def _reconcile_locked(op: Operator, body: dict[str, Any], check_externals: bool) -> dict[str, Any]:
     meta = body["metadata"]
     generation = int(meta.get("generation") or 1)
     previous = body.get("status")
@@ -210,12 +264,7 @@ def _reconcile_locked(op: Operator, body: dict[str, Any], externals: External) -
         s3_endpoint=connections.s3.endpoint,
     )
     live, apply_errors = _apply_all(op, render_children(pipeline, owner, platform))
-    schemas = recorded_outcome(previous, "SchemasRegistered", generation, externals)
-    if schemas is None:
-        schemas = external.ensure_schemas(pipeline, connections.schema_registry_url)
-    storage = recorded_outcome(previous, "StorageReady", generation, externals)
-    if storage is None:
-        storage = _ensure_storage(pipeline, op, connections)
+    schemas, storage = _known_externals(op, body, generation, check_externals)
     observed = Observed(
         generation=generation,
         topics={
@@ -233,10 +282,75 @@ def _reconcile_locked(op: Operator, body: dict[str, Any], externals: External) -
             "status written",
             extra={"pipeline": f"{owner.namespace}/{owner.name}", "phase": status["phase"], "generation": generation},
         )
-    problems = apply_errors + [o.message for o in (schemas, storage) if not o.ok]
-    if problems and externals != "reuse":
-        raise RetryLater("; ".join(problems))
+    if apply_errors:
+        raise RetryLater("; ".join(apply_errors))
     return status
+
+
+def _known_externals(op: Operator, body: dict[str, Any], generation: int, check: bool) -> tuple[Outcome, Outcome]:
+    """What is known of schemas and storage for this generation, requesting a check when asked or unknown."""
+    key: Key = (body["metadata"]["namespace"], body["metadata"]["name"])
+    previous = body.get("status")
+    recorded = (
+        recorded_outcome(previous, "SchemasRegistered", generation),
+        recorded_outcome(previous, "StorageReady", generation),
+    )
+    known = op.externals.outcome(key, generation)
+    if known is None and recorded[0] and recorded[0].ok and recorded[1] and recorded[1].ok:
+        known = (recorded[0], recorded[1])
+    if known is None or check:
+        request_externals(op, key)
+    return known or (recorded[0] or CHECKING, recorded[1] or CHECKING)
+
+
+def request_externals(op: Operator, key: Key) -> None:
+    if op.externals.claim(key):
+        op.externals.pool.submit(_externals_job, op, key)
+
+
+def _ensure_externals(op: Operator, key: Key) -> tuple[int, Outcome, Outcome] | None:
+    body = op.kube.get_pipeline(*key)
+    if body is None or body["metadata"].get("deletionTimestamp"):
+        return None
+    generation = int(body["metadata"].get("generation") or 1)
+    try:
+        pipeline = pipeline_of(body)
+        connections = read_connections(op, key[0])
+    except PipelineInvalid:
+        return None  # the reconcile reports it
+    except ConnectionsInvalid as missing:
+        failed = Outcome(False, "ConnectionsMissing", str(missing))
+        return generation, failed, failed
+    schemas = external.ensure_schemas(pipeline, connections.schema_registry_url)
+    return generation, schemas, _ensure_storage(pipeline, op, connections)
+
+
+def _externals_job(op: Operator, key: Key) -> None:
+    try:
+        with measured("externals"):
+            done = _ensure_externals(op, key)
+    except Exception:
+        log.exception(f"{key[0]}/{key[1]}: ensuring schemas and storage failed")
+        done = None
+        _retry_later(op, key, MAX_RETRY_DELAY)
+    finally:
+        op.externals.release(key)
+    if done is None:
+        return
+    generation, schemas, storage = done
+    retry_in = op.externals.store(key, generation, schemas, storage)
+    try:
+        reconcile(op, *key)  # writes the status with what is now known
+    except (RetryLater, Unreconcilable) as problem:
+        log.info(f"{key[0]}/{key[1]}: {problem}")
+    if retry_in is not None:
+        _retry_later(op, key, retry_in)
+
+
+def _retry_later(op: Operator, key: Key, delay: float) -> None:
+    timer = threading.Timer(delay, request_externals, (op, key))
+    timer.daemon = True
+    timer.start()
 
 
 def delete_children(op: Operator, namespace: str, name: str, uid: str) -> list[str]:

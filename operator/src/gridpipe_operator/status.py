@@ -24,11 +24,15 @@ class Condition:
 
 @dataclass(frozen=True)
 class Outcome:
-    """The result of ensuring an external resource (schemas, buckets): ok, or the reason and message why not."""
+    """The result of ensuring an external resource (schemas, buckets): ok, or the reason and message why not;
+    ``ok`` None while it is being checked."""
 
-    ok: bool
+    ok: bool | None
     reason: str
     message: str = ""
+
+
+CHECKING = Outcome(None, "Checking", "being ensured through the service's API")
 
 
 @dataclass(frozen=True)
@@ -114,7 +118,8 @@ def job_condition(flink: Mapping[str, Any] | None) -> Condition:
 
 
 def _outcome_condition(kind: str, outcome: Outcome) -> Condition:
-    return Condition(kind, "True" if outcome.ok else "False", outcome.reason, _short(outcome.message))
+    status = "Unknown" if outcome.ok is None else str(outcome.ok)
+    return Condition(kind, status, outcome.reason, _short(outcome.message))
 
 
 def conditions_for(observed: Observed) -> list[Condition]:
@@ -216,18 +221,15 @@ def blocked_status(
     }
 
 
-def recorded_outcome(previous: Mapping[str, Any] | None, kind: str, generation: int, mode: str) -> Outcome | None:
-    """The outcome the status records for this generation, when ``mode`` lets it stand in for doing the work again:
-    "if-unsettled" takes only a True condition, "reuse" any, "check" none."""
-    if mode == "check":
-        return None
+def recorded_outcome(previous: Mapping[str, Any] | None, kind: str, generation: int) -> Outcome | None:
+    """The outcome the status records for this generation (None when it records none)."""
     for condition in (previous or {}).get("conditions", []) or []:
         if (
             condition.get("type") == kind
-            and (condition.get("status") == "True" or mode == "reuse")
             and condition.get("observedGeneration") == generation
             and condition.get("reason") not in {"InvalidSpec", "ConnectionsMissing"}
         ):
-            ok = condition.get("status") == "True"
+            state = condition.get("status")
+            ok = None if state == "Unknown" else state == "True"
             return Outcome(ok, str(condition.get("reason") or kind), str(condition.get("message") or ""))
     return None

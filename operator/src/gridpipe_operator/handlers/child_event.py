@@ -30,6 +30,6 @@ def on_child_event(op: Operator, *, event_type: str | None, body: dict[str, Any]
         return
     try:
         with measured("child"):
-            reconcile(op, meta["namespace"], owner, externals="reuse")
+            reconcile(op, meta["namespace"], owner)
     except (RetryLater, Unreconcilable) as pending:
         log.info(f"{meta['namespace']}/{owner}: not yet as specified: {pending}")

@@ -8,5 +8,5 @@ from gridpipe_operator.reconcile import Operator, reconcile
 
 def on_pipeline_changed(op: Operator, *, namespace: str, name: str, trigger: str) -> str:
     with measured(trigger):
-        status = reconcile(op, namespace, name, externals="check")
+        status = reconcile(op, namespace, name, check_externals=True)
     return f"phase {status['phase']}" if status else "gone"

@@ -21,4 +21,5 @@ def on_pipeline_deleting(op: Operator, *, body: dict[str, Any]) -> str:
 
 def on_pipeline_gone(op: Operator, *, body: dict[str, Any]) -> list[str]:
     meta = body["metadata"]
+    op.externals.forget((meta["namespace"], meta["name"]))
     return delete_children(op, meta["namespace"], meta["name"], meta["uid"])

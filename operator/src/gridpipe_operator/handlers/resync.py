@@ -19,7 +19,7 @@ def resync_once(op: Operator) -> int:
         meta = body["metadata"]
         try:
             with measured("resync"):
-                reconcile(op, meta["namespace"], meta["name"], externals="check")
+                reconcile(op, meta["namespace"], meta["name"], check_externals=True)
         except (RetryLater, Unreconcilable) as problem:
             log.info(f"{meta['namespace']}/{meta['name']}: {problem}")
         except Exception:
