@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import os
 import re
 import tempfile
 import time
@@ -113,6 +114,15 @@ def reconcile_counts(metrics: str) -> dict[str, float]:
     return {trigger: float(value) for trigger, value in found}
 
 
+def mean_durations_ms(metrics: str) -> dict[str, float]:
+    """Mean reconcile duration per trigger, from the histogram's _sum and _count."""
+    pattern = r'^gridpipe_operator_reconcile_duration_seconds_(sum|count)\{trigger="(\w+)"\} ([0-9.e+]+)$'
+    parts: dict[str, dict[str, float]] = {}
+    for kind, trigger, value in re.findall(pattern, metrics, re.M):
+        parts.setdefault(trigger, {})[kind] = float(value)
+    return {t: round(1000 * p["sum"] / p["count"], 1) for t, p in parts.items() if p.get("count")}
+
+
 def run(count: int, cluster: KubeCluster, workdir: Path) -> dict[str, Any]:
     dev = StackConfig.from_env()
     values, externals = connections(dev)
@@ -156,7 +166,8 @@ def run(count: int, cluster: KubeCluster, workdir: Path) -> dict[str, Any]:
             )
             print(f"every status written after {statuses - start:.2f}s")
         busy = memory_kib(operator.process.pid)
-        counts = reconcile_counts(operator.metrics())
+        metrics = operator.metrics()
+        counts, durations = reconcile_counts(metrics), mean_durations_ms(metrics)
     finally:
         operator.stop()
     return {
@@ -169,6 +180,8 @@ def run(count: int, cluster: KubeCluster, workdir: Path) -> dict[str, Any]:
         "operator_rss_after_mib": round(busy["VmRSS"] / 1024, 1),
         "operator_rss_peak_mib": round(busy["VmHWM"] / 1024, 1),
         "reconciles": counts,
+        "mean_reconcile_ms": durations,
+        "load_average_1m_at_end": round(os.getloadavg()[0], 1),
     }
 
 
