@@ -237,3 +237,16 @@ def test_settings_refuse_nonsense() -> None:
     assert Settings.from_env({"GRIDPIPE_OPERATOR_TOPIC_REPLICAS": "1"}).topic_replicas == 1
     with pytest.raises(SettingsInvalid, match="GRIDPIPE_OPERATOR_TOPIC_REPLICAS='three'"):
         Settings.from_env({"GRIDPIPE_OPERATOR_TOPIC_REPLICAS": "three"})
+
+
+def test_resync_pauses_only_for_a_live_replica_of_higher_priority() -> None:
+    from datetime import UTC, datetime
+
+    from gridpipe_operator.handlers.resync import outranked
+
+    now = datetime(2026, 1, 1, 12, 0, 0, tzinfo=UTC)
+    live = {"lastseen": "2026-01-01T11:59:30+00:00", "lifetime": 60}
+    assert outranked({"other": {**live, "priority": 9}}, 5, now)
+    assert not outranked({"other": {**live, "priority": 3}, "me": {**live, "priority": 5}}, 5, now)
+    assert not outranked({"gone": {"lastseen": "2026-01-01T11:50:00+00:00", "lifetime": 60, "priority": 9}}, 5, now)
+    assert not outranked({}, 5, now)

@@ -59,14 +59,15 @@ def run(
     logging.getLogger("httpx").setLevel(logging.DEBUG if verbose else logging.WARNING)
     if metrics_port:
         metrics.serve(metrics_port)
+    chosen_priority = priority if priority is not None else random.randint(1, 2**31 - 1)  # noqa: S311 -- tie-break
     kopf.run(
         clusterwide=not namespace,
         namespaces=namespace or (),
         liveness_endpoint=f"http://0.0.0.0:{health_port}/healthz",
         standalone=peering is None,
         peering_name=peering,
-        priority=priority if priority is not None else random.randint(1, 2**31 - 1),  # noqa: S311 -- tie-breaking
-        memo=kopf.Memo(namespaces=tuple(namespace or ()), peering=peering),
+        priority=chosen_priority,
+        memo=kopf.Memo(namespaces=tuple(namespace or ()), peering=peering, priority=chosen_priority),
     )
 
 

@@ -132,3 +132,21 @@ class Kube:
         except ApiException as error:
             if error.status != 409:  # already there
                 raise
+
+    def peers(self, name: str, namespaces: tuple[str, ...]) -> dict[str, Any]:
+        """The peers kopf recorded in the peering object(s): identity -> {priority, lastseen, lifetime}."""
+        records: list[Any] = []
+        try:
+            if not namespaces:
+                records.append(self.custom.get_cluster_custom_object("kopf.dev", "v1", "clusterkopfpeerings", name))
+            for namespace in namespaces:
+                records.append(
+                    self.custom.get_namespaced_custom_object("kopf.dev", "v1", namespace, "kopfpeerings", name)
+                )
+        except ApiException as error:
+            if error.status != 404:
+                raise
+        found: dict[str, Any] = {}
+        for record in records:
+            found.update(record.get("status") or {})
+        return found

@@ -13,7 +13,7 @@ from gridpipe_operator.handlers.pipeline_changed import on_pipeline_changed
 from gridpipe_operator.handlers.pipeline_deleted import on_pipeline_deleting, on_pipeline_gone
 from gridpipe_operator.handlers.resync import resync_forever
 from gridpipe_operator.kube import Kube, load_api_client
-from gridpipe_operator.reconcile import Operator, RetryLater, Unreconcilable
+from gridpipe_operator.reconcile import ExternalWork, Operator, RetryLater, Unreconcilable
 from gridpipe_operator.render import FLINK_API, MANAGED_BY, TOPIC_API
 from gridpipe_operator.settings import Settings
 from gridpipe_schemas.crd import PLURAL
@@ -40,6 +40,7 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> Non
         kube=Kube(load_api_client(pool_size=config.workers * 2)),
         settings=config,
         namespaces=tuple(memo.get("namespaces") or ()),
+        externals=ExternalWork(config.workers),
     )
     if memo.get("peering"):
         memo.operator.kube.ensure_peering(memo.peering, memo.operator.namespaces)
@@ -112,6 +113,6 @@ def flink_event(memo: kopf.Memo, type: str | None, body: kopf.Body, **_: Any) ->
     on_child_event(_op(memo), event_type=type, body=dict(body))
 
 
-@kopf.on.probe(id="pipelines")
-def probe_pipelines(memo: kopf.Memo, **_: Any) -> int:
+@kopf.on.probe(id="children_applied")
+def probe_children(memo: kopf.Memo, **_: Any) -> int:
     return len(_op(memo).applied_versions)

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from gridpipe_operator.metrics import PIPELINES, measured
 from gridpipe_operator.reconcile import Operator, RetryLater, Unreconcilable, reconcile
@@ -27,9 +30,25 @@ def resync_once(op: Operator) -> int:
     return len(pipelines)
 
 
-def resync_forever(op: Operator, stop: threading.Event) -> None:
+def outranked(peers: Mapping[str, Any], priority: int, now: datetime) -> bool:
+    """Whether a live peer has a higher priority (kopf then pauses this replica, and so does the resync)."""
+    for peer in peers.values():
+        if not isinstance(peer, Mapping) or int(peer.get("priority", 0)) <= priority:
+            continue
+        seen = datetime.fromisoformat(str(peer.get("lastseen")))
+        if seen.tzinfo is None:
+            seen = seen.replace(tzinfo=UTC)
+        if now - seen <= timedelta(seconds=float(peer.get("lifetime", 60))):
+            return True
+    return False
+
+
+def resync_forever(op: Operator, stop: threading.Event, peering: tuple[str, int] | None = None) -> None:
+    """Resync every period; under peering, only while no live replica outranks this one."""
     while not stop.wait(op.settings.resync_seconds):
         try:
+            if peering and outranked(op.kube.peers(peering[0], op.namespaces), peering[1], datetime.now(UTC)):
+                continue
             resync_once(op)
         except Exception:
             log.exception("resync failed; trying again at the next period")
