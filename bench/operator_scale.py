@@ -104,6 +104,11 @@ def wait_until(done: Callable[[], bool], what: str) -> float:
     return time.monotonic()
 
 
+def externals_ready(body: dict[str, Any]) -> bool:
+    conditions = {c["type"]: c["status"] for c in (body.get("status") or {}).get("conditions", [])}
+    return conditions.get("SchemasRegistered") == "True" and conditions.get("StorageReady") == "True"
+
+
 def memory_kib(pid: int) -> dict[str, int]:
     fields = dict(re.findall(r"^(VmRSS|VmHWM):\s+(\d+) kB", Path(f"/proc/{pid}/status").read_text(), re.M))
     return {key: int(value) for key, value in fields.items()}
@@ -112,6 +117,11 @@ def memory_kib(pid: int) -> dict[str, int]:
 def reconcile_counts(metrics: str) -> dict[str, float]:
     found = re.findall(r'^gridpipe_operator_reconciles_total\{trigger="(\w+)"\} ([0-9.e+]+)$', metrics, re.M)
     return {trigger: float(value) for trigger, value in found}
+
+
+def error_counts(metrics: str) -> dict[str, float]:
+    pattern = r'^gridpipe_operator_reconcile_errors_total\{kind="(\w+)",trigger="(\w+)"\} ([0-9.e+]+)$'
+    return {f"{trigger}:{kind}": float(v) for kind, trigger, v in re.findall(pattern, metrics, re.M)}
 
 
 def mean_durations_ms(metrics: str) -> dict[str, float]:
@@ -165,9 +175,18 @@ def run(count: int, cluster: KubeCluster, workdir: Path) -> dict[str, Any]:
                 "every status",
             )
             print(f"every status written after {statuses - start:.2f}s")
+            externals_done = None
+            if externals != "unreachable":
+                externals_done = wait_until(
+                    lambda: (
+                        sum(1 for p in counted(custom, GROUP, VERSION, "gridpipelines") if externals_ready(p)) == count
+                    ),
+                    "every pipeline's schemas and storage",
+                )
+                print(f"every pipeline's schemas and buckets ready after {externals_done - start:.2f}s")
         busy = memory_kib(operator.process.pid)
         metrics = operator.metrics()
-        counts, durations = reconcile_counts(metrics), mean_durations_ms(metrics)
+        counts, durations, errors = reconcile_counts(metrics), mean_durations_ms(metrics), error_counts(metrics)
     finally:
         operator.stop()
     return {
@@ -176,11 +195,13 @@ def run(count: int, cluster: KubeCluster, workdir: Path) -> dict[str, Any]:
         "create_seconds": round(created - start, 2),
         "all_children_seconds": round(children - start, 2),
         "all_status_seconds": round(statuses - start, 2),
+        "all_externals_ready_seconds": round(externals_done - start, 2) if externals_done else None,
         "operator_rss_idle_mib": round(idle["VmRSS"] / 1024, 1),
         "operator_rss_after_mib": round(busy["VmRSS"] / 1024, 1),
         "operator_rss_peak_mib": round(busy["VmHWM"] / 1024, 1),
         "reconciles": counts,
         "mean_reconcile_ms": durations,
+        "reconcile_errors": errors,
         "load_average_1m_at_end": round(os.getloadavg()[0], 1),
     }
 
