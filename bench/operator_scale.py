@@ -120,8 +120,8 @@ def reconcile_counts(metrics: str) -> dict[str, float]:
 
 
 def error_counts(metrics: str) -> dict[str, float]:
-    pattern = r'^gridpipe_operator_reconcile_errors_total\{kind="(\w+)",trigger="(\w+)"\} ([0-9.e+]+)$'
-    return {f"{trigger}:{kind}": float(v) for kind, trigger, v in re.findall(pattern, metrics, re.M)}
+    pattern = r'^gridpipe_operator_reconcile_errors_total\{trigger="(\w+)",kind="(\w+)"\} ([0-9.e+]+)$'
+    return {f"{trigger}:{kind}": float(v) for trigger, kind, v in re.findall(pattern, metrics, re.M)}
 
 
 def mean_durations_ms(metrics: str) -> dict[str, float]:
