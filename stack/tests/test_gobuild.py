@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -106,6 +107,24 @@ def test_too_old_go_is_named_with_the_version_needed(tmp_path: Path) -> None:
     old_go.chmod(0o755)
     with pytest.raises(StackError, match=r"Go 1\.21\.0, older than the Go 1\.26\.6 .*install Go 1\.26\.6 or newer"):
         gobuild._check_go(old_go, SPECS["weed"])
+
+
+@pytest.mark.unit
+def test_missing_go_names_the_fix(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))
+    monkeypatch.delenv("GOROOT", raising=False)
+    monkeypatch.setattr(gobuild, "GO_INSTALL_DEFAULT", tmp_path / "no-go")
+    with pytest.raises(StackError, match=r"Go is not installed.*fix: install Go 1\.26 or newer"):
+        gobuild.find_go()
+
+
+@pytest.mark.unit
+def test_missing_cargo_names_the_fix(tmp_path: Path) -> None:
+    gcc = Path(shutil.which("gcc") or "/usr/bin/gcc")
+    (tmp_path / "gcc").symlink_to(gcc)
+    with pytest.raises(StackError, match=r"needs Rust \(cargo not found\).*fix: install Rust stable with rustup"):
+        gobuild._check_native_toolchain(SPECS["influxd"], {"PATH": str(tmp_path)})
+    gobuild._check_native_toolchain(SPECS["weed"], {"PATH": str(tmp_path)})  # no cgo, no Rust: nothing needed
 
 
 @pytest.mark.unit
