@@ -110,7 +110,7 @@ def test_credentials_are_referenced_from_the_secret_never_inlined() -> None:
         "GRIDPIPE_INFLUXDB_TOKEN",
     }
     assert {r["name"] for r in refs.values()} == {"gridpipe-connections"}
-    without_influx = flink_spec(grid())["podTemplate"]["spec"]["containers"][0]["env"]
+    without_influx = flink_spec(grid(sinks__influxdb={"enabled": False}))["podTemplate"]["spec"]["containers"][0]["env"]
     assert not [e for e in without_influx if e["name"].startswith("GRIDPIPE_INFLUXDB")]
 
 
