@@ -3,7 +3,6 @@ ServiceAccount's token; two replicas under peering, one working at a time."""
 
 from __future__ import annotations
 
-import base64
 import subprocess
 from collections.abc import Callable
 from functools import partial
@@ -93,21 +92,7 @@ def service_account_kubeconfig(kube_cluster: KubeCluster, helm_binary: Path, nam
                 helm(helm_binary, "template", release, str(CHART), "-n", namespace, "-s", f"templates/{kind}.yaml")
             ):
                 utils.create_from_dict(api_client, document, namespace=namespace)  # type: ignore[no-untyped-call]
-        token: Any = client.CoreV1Api(api_client).create_namespaced_service_account_token(
-            release, namespace, client.AuthenticationV1TokenRequest(spec=client.V1TokenRequestSpec(audiences=[]))
-        )
-    ca = base64.b64encode(kube_cluster.pki.ca_cert.read_bytes()).decode()
-    config = {
-        "apiVersion": "v1",
-        "kind": "Config",
-        "clusters": [{"name": "test", "cluster": {"server": kube_cluster.server, "certificate-authority-data": ca}}],
-        "users": [{"name": release, "user": {"token": token.status.token}}],
-        "contexts": [{"name": "sa", "context": {"cluster": "test", "user": release, "namespace": namespace}}],
-        "current-context": "sa",
-    }
-    path.write_text(yaml.safe_dump(config))
-    path.chmod(0o600)
-    return path
+    return kube_cluster.service_account_kubeconfig(namespace, release, path)
 
 
 def peers(api: Api) -> dict[str, Any]:
