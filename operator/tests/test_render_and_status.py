@@ -250,3 +250,21 @@ def test_resync_pauses_only_for_a_live_replica_of_higher_priority() -> None:
     assert not outranked({"other": {**live, "priority": 3}, "me": {**live, "priority": 5}}, 5, now)
     assert not outranked({"gone": {"lastseen": "2026-01-01T11:50:00+00:00", "lifetime": 60, "priority": 9}}, 5, now)
     assert not outranked({}, 5, now)
+
+
+def test_blocked_status_and_recorded_outcomes() -> None:
+    from gridpipe_operator.status import blocked_status, recorded_outcome
+
+    blocked = blocked_status(
+        generation=2, phase="Pending", reason="ConnectionsMissing", message="no Secret", previous=None, now="t"
+    )
+    assert blocked["phase"] == "Pending"
+    assert {(c["status"], c["reason"]) for c in blocked["conditions"]} == {("False", "ConnectionsMissing")}
+    assert recorded_outcome(blocked, "SchemasRegistered", 2) is None, "a blocked status records no outcome"
+
+    written = status_for(observed(schemas=Outcome(None, "Checking")), None, "t")
+    checking = recorded_outcome(written, "SchemasRegistered", 3)
+    assert checking is not None and checking.ok is None
+    assert conditions(written)["SchemasRegistered"]["status"] == "Unknown"
+    assert recorded_outcome(written, "StorageReady", 3) == OK
+    assert recorded_outcome(written, "StorageReady", 4) is None, "another generation's outcome does not count"
