@@ -129,17 +129,19 @@ public final class InfluxDbWriter implements SinkWriter<RowData> {
         String body = String.join("\n", points.stream().map(PointMapping.Point::line).toList());
         WriteOutcome outcome = post(body);
         Backoff backoff = connection.backoff();
+        int attempts = 1;
         for (int retry = 1; outcome.kind() == WriteOutcome.Kind.TRANSIENT && retry <= backoff.maxRetries(); retry++) {
             retries.inc();
             Thread.sleep(backoff.delayBefore(retry).toMillis());
             outcome = post(body);
+            attempts++;
         }
         if (outcome.written()) {
             written.inc(points.size());
             return;
         }
         failures.inc();
-        deadLetters.send(points, outcome, System.currentTimeMillis());
+        deadLetters.send(points, outcome.after(attempts), System.currentTimeMillis());
         deadLettered.inc(points.size());
     }
 
@@ -154,7 +156,7 @@ public final class InfluxDbWriter implements SinkWriter<RowData> {
             HttpResponse<String> response = http.send(request, HttpResponse.BodyHandlers.ofString());
             return WriteOutcome.ofStatus(response.statusCode(), response.body());
         } catch (IOException unreachable) {
-            return WriteOutcome.ofException(unreachable);
+            return WriteOutcome.ofException(connection.url(), unreachable);
         }
     }
 

@@ -16,9 +16,20 @@ public record WriteOutcome(Kind kind, String errorClass, String message) {
         return new WriteOutcome(transientStatus ? Kind.TRANSIENT : Kind.PERMANENT, "InfluxDBHttp" + status, message);
     }
 
-    public static WriteOutcome ofException(Exception error) {
+    public static WriteOutcome ofException(String url, Exception error) {
+        Throwable cause = error;
+        while (cause.getMessage() == null && cause.getCause() != null) {
+            cause = cause.getCause();
+        }
+        String detail = cause.getMessage() == null ? cause.getClass().getSimpleName() : cause.getMessage();
         return new WriteOutcome(Kind.TRANSIENT, error.getClass().getName(),
-                "InfluxDB unreachable: " + abbreviate(String.valueOf(error.getMessage())));
+                "InfluxDB at " + url + " unreachable: " + abbreviate(detail));
+    }
+
+    /** The same outcome, its message saying how many attempts it took. */
+    public WriteOutcome after(int attempts) {
+        return new WriteOutcome(kind, errorClass, message + " (gave up after " + attempts + " attempt"
+                + (attempts == 1 ? "" : "s") + ")");
     }
 
     public boolean written() {

@@ -39,4 +39,14 @@ class BackoffTest {
         assertEquals(WriteOutcome.Kind.PERMANENT, WriteOutcome.ofStatus(404, "bucket not found").kind());
         assertEquals(WriteOutcome.Kind.PERMANENT, WriteOutcome.ofStatus(401, "unauthorized").kind());
     }
+
+    @Test
+    void unreachableNamesTheUrlAndTheAttempts() {
+        WriteOutcome outcome = WriteOutcome.ofException("http://127.0.0.1:1", new java.net.ConnectException())
+                .after(4);
+        assertEquals(WriteOutcome.Kind.TRANSIENT, outcome.kind());
+        assertEquals("java.net.ConnectException", outcome.errorClass());
+        assertEquals("InfluxDB at http://127.0.0.1:1 unreachable: ConnectException (gave up after 4 attempts)",
+                outcome.message());
+    }
 }
