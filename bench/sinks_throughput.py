@@ -1,0 +1,112 @@
+"""Replay throughput of the grid job with both sinks on (InfluxDB + Parquet archive on S3) against detection only.
+
+Issue 5's bar: the sinks cost less than a third of the throughput, at parallelism 1. One pre-filled topic of grid
+events (10,000 meters) is replayed twice from the beginning, by two pipelines differing only in spec.sinks:
+events / (time from the job running to its source having emitted every event). Back pressure makes the source wait
+for the archive writer, which is chained behind it; the time until the archive holds every event (its last
+checkpoint) is reported too.
+
+Run with the dev stack up:  uv run python bench/sinks_throughput.py [--events 2000000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+from common import record
+from pipelines import quiet_cluster, source_records_out, start, unique
+
+from gridpipe_generator.run import Generator, GeneratorConfig
+from gridpipe_jobs.sinktesting import archive_rows
+from gridpipe_jobs.testing import grid_document
+from gridpipe_schemas.pipeline import GridPipeline, parse_pipeline
+from gridpipe_schemas.subjects import PipelineKind
+from gridpipe_stack import flinksql
+from gridpipe_stack.config import StackConfig
+
+
+def _variant(name: str, topic: str, sinks: bool) -> GridPipeline:
+    document = grid_document(name, fields=["voltage"], threshold=2.5)
+    document["spec"]["source"].update(topic=topic, partitions=3)
+    document["spec"]["flink"] = {"checkpointInterval": "10s"}
+    document["spec"]["sinks"] = {"influxdb": {"enabled": sinks}, "archive": {"enabled": sinks}}
+    return parse_pipeline(document)
+
+
+def _replay(stack: StackConfig, pipeline: GridPipeline, events: int) -> dict[str, float]:
+    job_id = start(stack, pipeline)
+    began = time.monotonic()
+    last_report = began
+    done = 0
+    while done < events:
+        time.sleep(0.5)
+        done = source_records_out(stack, job_id)
+        if time.monotonic() - last_report > 5:
+            print(f"… {done:,} of {events:,} events, {done / (time.monotonic() - began):,.0f}/s", flush=True)
+            last_report = time.monotonic()
+    elapsed = time.monotonic() - began
+    figures = {"seconds_from_job_running": round(elapsed, 2), "events_per_second": round(events / elapsed)}
+    if pipeline.spec.sinks.archive.enabled:
+        deadline = time.monotonic() + 300
+        while archive_rows(stack, pipeline, "readings") < events and time.monotonic() < deadline:
+            time.sleep(1)
+        archived = time.monotonic() - began
+        figures["seconds_until_archive_complete"] = round(archived, 2)
+        figures["events_per_second_until_archive_complete"] = round(events / archived)
+    flinksql.cancel(stack, job_id)
+    return figures
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--events", type=int, default=2_000_000)
+    parser.add_argument("--meters", type=int, default=10_000)
+    args = parser.parse_args()
+    stack = StackConfig.from_env()
+    cancelled = quiet_cluster(stack)
+    topic = unique("bench-sinks") + "-readings"
+    detection = _variant(unique("bench-detect"), topic, sinks=False)
+    both = _variant(unique("bench-sinks"), topic, sinks=True)
+
+    print(f"pre-filling {topic} with {args.events:,} events from {args.meters:,} meters…")
+    fill = GeneratorConfig(
+        PipelineKind.GRID,
+        stack.kafka_bootstrap,
+        stack.registry_url,
+        topic,
+        event_rate=0,
+        count=args.events,
+        meters=args.meters,
+        anomaly_rate=0.001,
+        malformed_rate=0.001,
+        seed=1,
+        start_ms=1_767_225_600_000,
+        partitions=3,
+    )
+    Generator(fill, progress=lambda line: print(line, flush=True)).run()
+
+    print("replaying it through the detection-only job…")
+    alone = _replay(stack, detection, args.events)
+    print("replaying it through the job with InfluxDB and the archive on…")
+    sinks = _replay(stack, both, args.events)
+    cost = 1 - sinks["events_per_second"] / alone["events_per_second"]
+    record(
+        "sinks-throughput",
+        {
+            "events": args.events,
+            "meters": args.meters,
+            "parallelism": 1,
+            "detection_only": alone,
+            "with_influxdb_and_archive": sinks,
+            "throughput_cost_of_sinks": round(cost, 3),
+            "bar_cost": "< 0.333",
+            "archive": "Parquet/SNAPPY on SeaweedFS S3, every reading and anomaly, checkpoint every 10 s",
+            "jobs_cancelled_first": cancelled,
+            "note": "2 shared cores: other work on the machine lowers both figures",
+        },
+    )
+
+
+if __name__ == "__main__":
+    main()
