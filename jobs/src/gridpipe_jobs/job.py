@@ -64,13 +64,21 @@ def wiring(pipeline: GridPipeline, endpoints: Endpoints) -> Wiring:
     )
 
 
+def checkpoint_timeout_ms(interval_ms: int) -> int:
+    """Six intervals, within 30 s..10 min. A checkpoint stuck longer (S3 away: its client retries for minutes) fails
+    the job over, so the restart strategy's backoff takes over instead of a silent stall."""
+    return min(600_000, max(30_000, 6 * interval_ms))
+
+
 def job_config(pipeline: GridPipeline, jar: Path) -> dict[str, str]:
     flink = pipeline.spec.flink
+    interval_ms = duration_ms(flink.checkpoint_interval)
     return {
         "pipeline.name": job_name(pipeline),
         "pipeline.jars": jar.resolve().as_uri(),
         "parallelism.default": str(flink.parallelism),
-        "execution.checkpointing.interval": f"{duration_ms(flink.checkpoint_interval)} ms",
+        "execution.checkpointing.interval": f"{interval_ms} ms",
+        "execution.checkpointing.timeout": f"{checkpoint_timeout_ms(interval_ms)} ms",
         "execution.checkpointing.min-pause": "1 s",
         "restart-strategy.type": "exponential-delay",
         "restart-strategy.exponential-delay.initial-backoff": "1 s",
