@@ -90,7 +90,16 @@ def test_prometheus_scrapes_kafka_and_flink_and_a_job_metric(local_stack: StackC
 def test_status_lists_every_service_running(local_stack: StackConfig) -> None:
     states = {p.name: p.state for p in Supervisor(local_stack).processes()}
     assert states == {
-        name: "RUNNING" for name in ("kafka", "apicurio", "flink-jobmanager", "flink-taskmanager", "prometheus")
+        name: "RUNNING"
+        for name in (
+            "kafka",
+            "apicurio",
+            "influxdb",
+            "seaweedfs",
+            "flink-jobmanager",
+            "flink-taskmanager",
+            "prometheus",
+        )
     }
 
 

@@ -13,13 +13,15 @@ from rich.table import Table
 
 from gridpipe_stack import stack as local_stack
 from gridpipe_stack.config import StackConfig
+from gridpipe_stack.credentials import secrets_dir
 from gridpipe_stack.errors import StackError
 from gridpipe_stack.java import find_java
 from gridpipe_stack.provision import provision as provision_components
+from gridpipe_stack.services import service_urls
 
 app = typer.Typer(help="gridpipe: streaming anomaly detection on Kafka and Flink.", no_args_is_help=True)
 stack_app = typer.Typer(
-    help="The real local services (Kafka, Apicurio, Flink, Prometheus) as plain processes.",
+    help="The real local services (Kafka, Apicurio, InfluxDB, SeaweedFS, Flink, Prometheus) as plain processes.",
     no_args_is_help=True,
 )
 app.add_typer(stack_app, name="stack")
@@ -60,7 +62,10 @@ def up(name: StackName = None) -> None:
         local_stack.up(cfg, _echo)
     except StackError as error:
         _fail(error)
-    _echo(f"logs: {cfg.logs_dir}    Flink UI: {cfg.flink_url}    Prometheus: {cfg.prometheus_url}")
+    _echo(
+        f"logs: {cfg.logs_dir}    Flink UI: {cfg.flink_url}    Prometheus: {cfg.prometheus_url}    "
+        f"InfluxDB: {cfg.influxdb_url}    S3: {cfg.s3_endpoint}"
+    )
 
 
 @stack_app.command()
@@ -84,21 +89,47 @@ def status(name: StackName = None) -> None:
     if not processes:
         _echo(f"stack '{cfg.name}' is not running (run directory {cfg.run_dir})")
         raise typer.Exit(1)
+    urls = service_urls(cfg)
     table = Table(title=f"stack '{cfg.name}'")
-    for column in ("service", "state", "pid", "uptime", "log"):
+    for column in ("service", "state", "pid", "uptime", "url", "log"):
         table.add_column(column)
     for p in processes:
-        table.add_row(p.name, p.state, str(p.pid or "-"), f"{p.uptime:.0f}s", str(p.log))
+        table.add_row(p.name, p.state, str(p.pid or "-"), f"{p.uptime:.0f}s", urls.get(p.name, ""), str(p.log))
     console.print(table)
-    _echo(
-        f"Kafka {cfg.kafka_bootstrap}  registry {cfg.registry_url}  Flink {cfg.flink_url}  "
-        f"Prometheus {cfg.prometheus_url}"
-    )
+    _echo(f"credentials (InfluxDB token, S3 keys): {secrets_dir(cfg)} (mode 0600)")
+
+
+@stack_app.command("stop-service")
+def stop_service(
+    service: Annotated[str, typer.Argument(help="influxdb, seaweedfs, kafka, apicurio, flink-taskmanager, ...")],
+    name: StackName = None,
+) -> None:
+    """Stop one service of the running stack (to try failure handling); `start-service` brings it back."""
+    cfg = StackConfig.from_env(name)
+    try:
+        local_stack.stop_service(cfg, service)
+    except StackError as error:
+        _fail(error)
+    _echo(f"{service} stopped")
+
+
+@stack_app.command("start-service")
+def start_service(service: Annotated[str, typer.Argument(help="A stopped service.")], name: StackName = None) -> None:
+    """Start one stopped service of the running stack again and wait until it is ready."""
+    cfg = StackConfig.from_env(name)
+    try:
+        took = local_stack.start_service(cfg, service, _echo)
+    except StackError as error:
+        _fail(error)
+    _echo(f"{service} ready in {took:.1f}s")
 
 
 @stack_app.command()
 def logs(
-    service: Annotated[str, typer.Argument(help="kafka, apicurio, flink-jobmanager, flink-taskmanager, prometheus")],
+    service: Annotated[
+        str,
+        typer.Argument(help="kafka, apicurio, influxdb, seaweedfs, flink-jobmanager, flink-taskmanager, prometheus"),
+    ],
     lines: Annotated[int, typer.Option("-n", help="How many lines.")] = 50,
     follow: Annotated[bool, typer.Option("-f", help="Keep printing as the log grows.")] = False,
     name: StackName = None,

@@ -80,6 +80,23 @@ class Ports:
         return tuple(self.base + offset for offset in range(60, 70))
 
     @property
+    def seaweedfs(self) -> dict[str, int]:
+        """The internal ports by role (``weed mini`` opens fixed, well-known ports for any role left implicit)."""
+        roles = (
+            "master",
+            "master.grpc",
+            "volume",
+            "volume.grpc",
+            "filer",
+            "filer.grpc",
+            "s3.grpc",
+            "admin",
+            "admin.grpc",
+            "metrics",
+        )
+        return dict(zip(roles, self.seaweedfs_internal, strict=True))
+
+    @property
     def etcd_client(self) -> int:
         return self.base + 79
 
@@ -140,3 +157,12 @@ class StackConfig:
     @property
     def prometheus_url(self) -> str:
         return f"http://{HOST}:{self.ports.prometheus}"
+
+    @property
+    def influxdb_url(self) -> str:
+        return f"http://{HOST}:{self.ports.influxdb}"
+
+    @property
+    def s3_endpoint(self) -> str:
+        """SeaweedFS's S3 API; clients use path-style addressing (``http://host:port/bucket/key``)."""
+        return f"http://{HOST}:{self.ports.s3}"

@@ -50,3 +50,14 @@ def flink_taskmanager(rest_url: str) -> Probe:
 
 def prometheus_ready(url: str) -> Probe:
     return http_ok(f"{url}/-/ready")
+
+
+def influxdb_ready(url: str) -> Probe:
+    return http_ok(f"{url}/health", lambda r: r.status_code == 200 and r.json().get("status") == "pass")
+
+
+def seaweedfs_ready(s3_endpoint: str, master_url: str, volume_address: str) -> Probe:
+    """Ready when the S3 gateway answers and the master knows a volume server: before that, a PUT would stall."""
+    s3_up = http_ok(f"{s3_endpoint}/healthz")
+    volume_known = http_ok(f"{master_url}/dir/status", lambda r: r.status_code == 200 and volume_address in r.text)
+    return lambda: s3_up() and volume_known()

@@ -1,7 +1,8 @@
 """Provision every real component into the per-user cache: idempotent, verified, with progress.
 
 Maven artifacts come from the pinned lock; PyFlink comes from the uv lock (it is a Python dependency) and gets
-the connector, format and filesystem jars linked in where it looks for them; Prometheus comes from Debian.
+the connector, format and filesystem jars linked in where it looks for them; Prometheus comes from Debian;
+InfluxDB and SeaweedFS are built from the Go module proxy once (gobuild.py) and cached.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from pathlib import Path
 
 from gridpipe_stack.errors import StackError
 from gridpipe_stack.fetch import PinnedFile, ensure_files
+from gridpipe_stack.gobuild import ensure_binary
 from gridpipe_stack.java import Java
 from gridpipe_stack.maven import LockedFile, load_lock
 from gridpipe_stack.reporter import build_reporter
@@ -34,6 +36,8 @@ class Installation:
     apicurio_jar: Path
     flink_home: Path
     prometheus: Path
+    influxd: Path
+    weed: Path
 
 
 def _pinned(cache_dir: Path, files: list[LockedFile]) -> list[PinnedFile]:
@@ -144,4 +148,6 @@ def provision(cache_dir: Path, java: Java, echo: Echo = print, *, rehash: bool =
         apicurio_jar=apicurio_jar,
         flink_home=home,
         prometheus=ensure_prometheus(echo),
+        influxd=ensure_binary("influxd", cache_dir, echo),
+        weed=ensure_binary("weed", cache_dir, echo),
     )

@@ -1,19 +1,21 @@
 """The local stack's services: how each is configured, started, and judged ready.
 
 ``plan_services`` is pure apart from writing config files: it turns a StackConfig and an Installation into the
-ordered list of Service definitions that the supervisor runs. A new service (InfluxDB, S3 storage) is a new
-``_<name>`` function here plus its entry in ``plan_services``.
+ordered list of Service definitions that the supervisor runs. A new service is a new ``_<name>`` function here
+plus its entry in ``plan_services``.
 """
 
 from __future__ import annotations
 
+import json
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
 
-from gridpipe_stack import probes
+from gridpipe_stack import credentials, probes, storage_setup
 from gridpipe_stack.config import HOST, StackConfig
 from gridpipe_stack.java import Java
 from gridpipe_stack.provision import Installation
@@ -31,6 +33,8 @@ class Service:
     env: dict[str, str] = field(default_factory=dict)
     directory: Path | None = None
     stop_timeout: int = 30
+    # Runs each time the service has become ready (first-start setup); must be idempotent.
+    after_ready: Callable[[], None] | None = None
 
 
 def _write(path: Path, text: str) -> Path:
@@ -204,6 +208,18 @@ def flink_settings(cfg: StackConfig) -> dict[str, object]:
         # A lost TaskManager is noticed in seconds, not the default 50 s: recovery time is a product target.
         "heartbeat.interval": 2000,
         "heartbeat.timeout": 15000,
+        **flink_s3_settings(cfg),
+    }
+
+
+def flink_s3_settings(cfg: StackConfig) -> dict[str, object]:
+    """``s3://`` paths in jobs go to the stack's SeaweedFS (flink-s3-fs-hadoop reads these keys)."""
+    s3 = credentials.s3(cfg)
+    return {
+        "s3.endpoint": s3.endpoint,
+        "s3.path.style.access": True,
+        "s3.access-key": s3.access_key,
+        "s3.secret-key": s3.secret_key,
     }
 
 
@@ -211,7 +227,8 @@ def _flink(cfg: StackConfig, inst: Installation, java: Java) -> list[Service]:
     conf = cfg.conf_dir / "flink"
     defaults = yaml.safe_load((inst.flink_home / "conf" / "config.yaml").read_text()) or {}
     settings = {**_flatten(defaults), **flink_settings(cfg)}
-    _write(conf / "config.yaml", yaml.safe_dump(settings, sort_keys=True))
+    # The configuration holds the S3 secret: owner-only, like the stack's other secrets.
+    credentials.write_private(conf / "config.yaml", yaml.safe_dump(settings, sort_keys=True))
     for name in (
         "log4j-console.properties",
         "log4j-cli.properties",
@@ -265,6 +282,8 @@ def prometheus_config(cfg: StackConfig) -> dict[str, object]:
             job("kafka", [p.kafka_metrics]),
             job("flink", list(p.flink_metrics)),
             job("apicurio", [p.apicurio]),
+            job("influxdb", [p.influxdb]),
+            job("seaweedfs", [p.seaweedfs["metrics"]]),
         ],
     }
 
@@ -288,6 +307,117 @@ def _prometheus(cfg: StackConfig, inst: Installation) -> Service:
     )
 
 
+def _influxdb(cfg: StackConfig, inst: Installation) -> Service:
+    data = cfg.data_dir / "influxdb"
+    conf = cfg.conf_dir / "influxdb"
+    for directory in (data, conf):
+        directory.mkdir(parents=True, exist_ok=True)
+    return Service(
+        name="influxdb",
+        command=[
+            str(inst.influxd),
+            "run",
+            f"--bolt-path={data / 'influxd.bolt'}",
+            f"--engine-path={data / 'engine'}",
+            f"--sqlite-path={data / 'influxd.sqlite'}",
+            f"--http-bind-address={HOST}:{cfg.ports.influxdb}",
+            "--reporting-disabled",
+            "--pprof-disabled",
+            "--ui-disabled",
+        ],
+        ports={"http": cfg.ports.influxdb},
+        probe=probes.influxdb_ready(cfg.influxdb_url),
+        ready_timeout=60,
+        url=cfg.influxdb_url,
+        # influxd also reads a config file from its working directory or INFLUXD_CONFIG_PATH: an empty one of ours.
+        env={"INFLUXD_CONFIG_PATH": str(conf)},
+        directory=data,
+        after_ready=lambda: storage_setup.ensure_influxdb_setup(cfg),
+    )
+
+
+def seaweedfs_s3_identities(cfg: StackConfig) -> dict[str, object]:
+    s3 = credentials.s3(cfg)
+    return {
+        "identities": [
+            {
+                "name": "gridpipe",
+                "credentials": [{"accessKey": s3.access_key, "secretKey": s3.secret_key}],
+                "actions": ["Admin", "Read", "Write", "List", "Tagging"],
+            }
+        ]
+    }
+
+
+def seaweedfs_command(cfg: StackConfig, weed: Path) -> list[str]:
+    """``weed mini`` (master, volume, filer and S3 in one process) with every port explicit and loopback-only."""
+    data = cfg.data_dir / "seaweedfs"
+    ports = cfg.ports.seaweedfs
+    identities = credentials.write_private(
+        credentials.secrets_dir(cfg) / "seaweedfs-s3.json", json.dumps(seaweedfs_s3_identities(cfg), indent=2)
+    )
+    return [
+        str(weed),
+        "mini",
+        f"-dir={data}",
+        f"-ip={HOST}",
+        f"-ip.bind={HOST}",
+        "-master.telemetry=false",
+        "-webdav=false",
+        "-admin.ui=false",
+        f"-master.port={ports['master']}",
+        f"-master.port.grpc={ports['master.grpc']}",
+        "-master.volumeSizeLimitMB=64",
+        f"-volume.port={ports['volume']}",
+        f"-volume.port.grpc={ports['volume.grpc']}",
+        "-volume.max=32",
+        "-volume.preStopSeconds=1",
+        f"-filer.port={ports['filer']}",
+        f"-filer.port.grpc={ports['filer.grpc']}",
+        f"-filer.localSocket={data / 'filer.sock'}",
+        f"-s3.port={cfg.ports.s3}",
+        f"-s3.port.grpc={ports['s3.grpc']}",
+        "-s3.port.iceberg=0",
+        "-s3.port.lance=0",
+        f"-s3.localSocket={data / 's3.sock'}",
+        f"-s3.config={identities}",
+        f"-admin.port={ports['admin']}",
+        f"-admin.port.grpc={ports['admin.grpc']}",
+        "-admin.port.legacy=0",
+        f"-metricsIp={HOST}",
+        f"-metricsPort={ports['metrics']}",
+    ]
+
+
+def _seaweedfs(cfg: StackConfig, inst: Installation) -> Service:
+    data = cfg.data_dir / "seaweedfs"
+    data.mkdir(parents=True, exist_ok=True)
+    ports = cfg.ports.seaweedfs
+    return Service(
+        name="seaweedfs",
+        command=seaweedfs_command(cfg, inst.weed),
+        ports={"s3": cfg.ports.s3, **ports},
+        probe=probes.seaweedfs_ready(cfg.s3_endpoint, f"http://{HOST}:{ports['master']}", f"{HOST}:{ports['volume']}"),
+        ready_timeout=60,
+        url=cfg.s3_endpoint,
+        directory=data,
+        stop_timeout=20,
+        after_ready=lambda: storage_setup.ensure_s3_buckets(cfg),
+    )
+
+
+def service_urls(cfg: StackConfig) -> dict[str, str]:
+    """Where each service answers, for ``gridctl stack status``."""
+    return {
+        "kafka": cfg.kafka_bootstrap,
+        "apicurio": cfg.registry_url,
+        "influxdb": cfg.influxdb_url,
+        "seaweedfs": f"{cfg.s3_endpoint} (S3)",
+        "flink-jobmanager": cfg.flink_url,
+        "prometheus": cfg.prometheus_url,
+    }
+
+
 def plan_services(cfg: StackConfig, inst: Installation, java: Java) -> list[Service]:
     """All services in start order: each starts after those before it are ready."""
     for directory in (cfg.conf_dir, cfg.logs_dir, cfg.data_dir):
@@ -295,6 +425,8 @@ def plan_services(cfg: StackConfig, inst: Installation, java: Java) -> list[Serv
     return [
         _kafka(cfg, inst, java),
         _apicurio(cfg, inst, java),
+        _influxdb(cfg, inst),
+        _seaweedfs(cfg, inst),
         *_flink(cfg, inst, java),
         _prometheus(cfg, inst),
     ]

@@ -45,6 +45,11 @@ def up(cfg: StackConfig, echo: Echo = print) -> list[Service]:
             echo(f"cleared {len(killed)} process(es) left by an earlier run of stack '{cfg.name}'")
         check_ports_free(services)
         supervisor.start_daemon(services)
+    elif missing := [s.name for s in services if s.name not in supervisor.start_order()]:
+        raise StackError(
+            f"stack '{cfg.name}' is running without {', '.join(missing)} (started by an older gridpipe)",
+            "restart it: `gridctl stack down && gridctl stack up`",
+        )
     for svc in services:
         took = supervisor.start(svc)
         echo(f"{svc.name:<18} ready in {took:5.1f}s  {svc.url}")
@@ -74,3 +79,28 @@ def down(cfg: StackConfig, echo: Echo = print) -> DownReport:
 def status(cfg: StackConfig) -> list[ProcessState]:
     supervisor = Supervisor(cfg)
     return supervisor.processes() if supervisor.running() else []
+
+
+def _running_supervisor(cfg: StackConfig) -> Supervisor:
+    supervisor = Supervisor(cfg)
+    if not supervisor.running():
+        raise StackError(f"stack '{cfg.name}' is not running", "start it with `gridctl stack up`")
+    return supervisor
+
+
+def stop_service(cfg: StackConfig, name: str) -> None:
+    """Stop one service of a running stack and wait until it is gone (failure tests stop InfluxDB or SeaweedFS)."""
+    supervisor = _running_supervisor(cfg)
+    known = supervisor.start_order()
+    if name not in known:
+        raise StackError(f"stack '{cfg.name}' has no service '{name}'", f"use one of: {', '.join(known)}")
+    supervisor.stop(name)
+
+
+def start_service(cfg: StackConfig, name: str, echo: Echo = print) -> float:
+    """Start one stopped service of a running stack again and wait until it is ready; return seconds taken."""
+    supervisor = _running_supervisor(cfg)
+    services = {s.name: s for s in plan(cfg, echo)}
+    if name not in services:
+        raise StackError(f"stack '{cfg.name}' has no service '{name}'", f"use one of: {', '.join(services)}")
+    return supervisor.start(services[name])

@@ -181,6 +181,8 @@ class Supervisor:
                     log_tail(log),
                 )
             time.sleep(0.25)
+        if svc.after_ready is not None:
+            svc.after_ready()
         return time.monotonic() - began
 
     def stop(self, name: str) -> None:

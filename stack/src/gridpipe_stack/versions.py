@@ -72,3 +72,12 @@ COMPONENTS: tuple[MavenComponent, ...] = (
     ),
     MavenComponent("flink-s3-plugin", (f"org.apache.flink:flink-s3-fs-hadoop:{FLINK_FORMATS}",)),
 )
+
+# Native servers built from the Go module proxy (gobuild.py); each module's whole graph is pinned by the wrapper
+# module under stack/go/<name>/, whose go.mod must require exactly these versions (a unit test checks).
+INFLUXDB = "v2.8.0"
+INFLUXDB_PKG_CONFIG = "v0.2.14"  # influxdata's pkg-config, which builds flux's Rust core through cargo
+SEAWEEDFS = "v0.0.0-20261109003541-7506e5f91cd6"  # SeaweedFS 4.53; the module publishes pseudo-versions only
+KUBERNETES = "v1.37.2"
+ETCD = "v3.6.16"
+HELM = "v3.22.0"
