@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gridpipe_schemas.pipeline import ArchiveSink, GridPipeline, duration_ms
+from gridpipe_stack.config import StackConfig
 
 INFLUX_URL_ENV = "GRIDPIPE_INFLUXDB_URL"
 INFLUX_ORG_ENV = "GRIDPIPE_INFLUXDB_ORG"
@@ -32,6 +33,17 @@ class InfluxConnection:
     def from_env(cls, env: dict[str, str] | None = None) -> InfluxConnection:
         source = os.environ if env is None else env
         return cls(source.get(INFLUX_URL_ENV), source.get(INFLUX_ORG_ENV), source.get(INFLUX_TOKEN_ENV))
+
+    @classmethod
+    def for_local_stack(cls, stack: StackConfig) -> InfluxConnection:
+        """GRIDPIPE_INFLUXDB_* where set, else the local stack's InfluxDB (its session cluster has no such env)."""
+        from gridpipe_stack import credentials
+
+        env = cls.from_env()
+        if env.url and env.org and env.token:
+            return env
+        stored = credentials.influxdb(stack)
+        return cls(env.url or stored.url, env.org or stored.org, env.token or stored.token)
 
 
 def quote(text: str) -> str:

@@ -17,10 +17,7 @@ from gridpipe_stack.config import StackConfig
 
 
 def influx_connection(stack: StackConfig) -> InfluxConnection:
-    from gridpipe_stack import credentials
-
-    found = credentials.influxdb(stack)
-    return InfluxConnection(found.url, found.org, found.token)
+    return InfluxConnection.for_local_stack(stack)
 
 
 def s3_access(stack: StackConfig) -> S3Access:
