@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import itertools
+import json
 import os
 import signal
 import time
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -21,14 +22,16 @@ from gridpipe_jobs.sinktesting import (
     operator_counter,
     wait_until,
 )
-from gridpipe_jobs.testing import consume, grid_document, unique
+from gridpipe_jobs.testing import consume, grid_document, rocket_document, unique
 from gridpipe_schemas.subjects import PipelineKind
 from gridpipe_stack.config import StackConfig
 from gridpipe_stack.stack import start_service, stop_service
 from gridpipe_stack.supervise import Supervisor
 
 pytestmark = pytest.mark.integration
-MIDNIGHT_MS = 1_767_225_600_000  # 2026-01-01T00:00:00Z
+# Today's midnight (UTC): event times must lie within the InfluxDB bucket's retention (30 days on the stack), or
+# InfluxDB refuses the points (HTTP 422) and they are dead-lettered.
+MIDNIGHT_MS = int(time.time() // 86_400 * 86_400_000)
 
 
 def _document(name: str, *, influxdb: bool = True, archive: bool = True, **flink: str) -> dict[str, Any]:
@@ -115,7 +118,8 @@ def test_a_million_events_archived_exactly_once_and_every_alert_in_influxdb(
     days = archive_query(
         local_stack, pipeline, "SELECT year || month || day, count(*) FROM readings GROUP BY ALL ORDER BY ALL"
     )
-    assert days == [("20251231", 500_000), ("20260101", 500_000)]
+    day = [datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y%m%d") for ms in (MIDNIGHT_MS - 1, MIDNIGHT_MS)]
+    assert days == [(day[0], 500_000), (day[1], 500_000)]
 
     published = _alert_ids(local_stack, pipeline.spec.outputs.anomalies_topic, idle=5)
     points = wait_until(
@@ -284,3 +288,45 @@ def test_killed_taskmanager_recovers_within_a_minute_and_the_archive_stays_exact
         every=2,
     )
     assert len(points) == len(published), "replayed alerts landed on the same points"
+
+
+def test_rocket_telemetry_and_alerts_reach_both_sinks(local_stack: StackConfig, run_pipeline: Any) -> None:
+    document = rocket_document(unique("sinks-rocket"))
+    document["spec"]["sinks"] = _document("unused")["spec"]["sinks"]
+    running = run_pipeline(document)
+    pipeline = running.pipeline
+    cfg = GeneratorConfig(
+        PipelineKind.ROCKET,
+        local_stack.kafka_bootstrap,
+        local_stack.registry_url,
+        pipeline.spec.source.topic,
+        event_rate=0,
+        count=3000,
+        rockets=3,
+        seed=4,
+        anomaly_rate=0.05,
+        malformed_rate=0.02,
+        start_ms=MIDNIGHT_MS,
+    )
+    assert Generator(cfg, progress=lambda _: None).run().failed == 0
+    wellformed = sum(1 for r in itertools.islice(build_stream(cfg), cfg.count) if not r.label.startswith("malformed:"))
+    wait_until(
+        "archived telemetry",
+        lambda: archive_rows(local_stack, pipeline, "telemetry"),
+        lambda n: n >= wellformed,
+        timeout=90,
+    )
+    published = {json.loads(m.value())["alertId"] for m in consume(local_stack, pipeline.spec.outputs.anomalies_topic)}
+    assert published
+    points = wait_until(
+        "rocket alerts in InfluxDB",
+        lambda: influx_alerts(local_stack, pipeline),
+        lambda p: {a["alert_id"] for a in p} >= published,
+        timeout=60,
+    )
+    assert len(points) == len(published)
+    [(telemetry, days)] = archive_query(
+        local_stack, pipeline, "SELECT count(*), count(DISTINCT year || month || day) FROM telemetry"
+    )
+    [(alerts,)] = archive_query(local_stack, pipeline, 'SELECT count(DISTINCT "alertId") FROM anomalies')
+    assert (telemetry, days, alerts) == (wellformed, 1, len(published))
