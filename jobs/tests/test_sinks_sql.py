@@ -68,7 +68,7 @@ def test_grid_sinks_are_partitioned_parquet_and_tagged_points() -> None:
     assert "'sink.rolling-policy.file-size' = '128MB'" in text
     assert "'sink.rolling-policy.rollover-interval' = '900000 ms'" in text
     assert "'connector' = 'gridpipe-influxdb'" in text and "'measurement' = 'grid_anomaly'" in text
-    assert "'tag-columns' = 'pipeline,sensor_id,anomaly_type,severity'" in text
+    assert "'tag-columns' = 'pipeline,sensor_id,anomaly_type,severity,field'" in text
     assert "'token'" not in text, "no token option when the environment gives none"
     readings = next(i for i in sql.inserts if i.startswith("INSERT INTO archive_readings"))
     assert "DATE_FORMAT(r.event_time, 'yyyy')" in readings and "r.`current`" in readings
@@ -79,6 +79,7 @@ def test_influx_connection_from_the_environment_lands_in_the_options() -> None:
     text = "\n".join(job_sql(load_pipeline(ROOT / "examples" / "rocket.yaml"), wiring).ddl)
     assert "'url' = 'http://influx:8086'" in text and "'token' = 'secret-token'" in text
     assert "'measurement' = 'rocket_anomaly'" in text and "archive_telemetry" in text
+    assert "'tag-columns' = 'pipeline,sensor_id,anomaly_type,severity,parameter'" in text
     assert "secret-token" not in repr(wiring.influxdb)
 
 

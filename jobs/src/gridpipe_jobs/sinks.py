@@ -18,6 +18,9 @@ INFLUX_ORG_ENV = "GRIDPIPE_INFLUXDB_ORG"
 INFLUX_TOKEN_ENV = "GRIDPIPE_INFLUXDB_TOKEN"  # noqa: S105 -- the name of the variable, not a token
 MEASUREMENTS = {"grid": "grid_anomaly", "rocket": "rocket_anomaly"}
 INFLUX_TAGS = ("pipeline", "sensor_id", "anomaly_type", "severity")
+# A point is its measurement, tags and time: the measured quantity must be a tag too, or two rules of one anomaly
+# type firing on one record (rocket: burnRate and fuelLeakRate are both fuel_leak) would overwrite each other.
+QUANTITY_TAG = {"grid": "field", "rocket": "parameter"}
 PARTITION_COLUMNS = ("year", "month", "day")
 
 
@@ -180,7 +183,7 @@ def influx_table(pipeline: GridPipeline, connection: InfluxConnection, dead_lett
         "connector": "gridpipe-influxdb",
         "bucket": spec.sinks.influxdb.bucket,
         "measurement": MEASUREMENTS[spec.profile],
-        "tag-columns": ",".join(INFLUX_TAGS),
+        "tag-columns": ",".join((*INFLUX_TAGS, QUANTITY_TAG[spec.profile])),
         "time-column": "event_time",
         "key-column": "sensor_id",
         "dead-letter.topic": dead_letters.topic,
