@@ -12,14 +12,17 @@ from typing import Any
 
 import httpx
 import pytest
+from typer.testing import CliRunner
 
 from gridpipe_generator.records import parse_label
 from gridpipe_generator.run import Generator, GeneratorConfig, build_stream
+from gridpipe_jobs import archive
 from gridpipe_jobs.sinktesting import (
     archive_query,
     archive_rows,
     influx_alerts,
     operator_counter,
+    s3_access,
     wait_until,
 )
 from gridpipe_jobs.testing import consume, grid_document, rocket_document, unique
@@ -330,3 +333,19 @@ def test_rocket_telemetry_and_alerts_reach_both_sinks(local_stack: StackConfig, 
     )
     [(alerts,)] = archive_query(local_stack, pipeline, 'SELECT count(DISTINCT "alertId") FROM anomalies')
     assert (telemetry, days, alerts) == (wellformed, 1, len(published))
+
+    s3 = s3_access(local_stack)
+    env = {
+        "GRIDPIPE_S3_ENDPOINT": s3.endpoint,
+        "AWS_ACCESS_KEY_ID": s3.access_key,
+        "AWS_SECRET_ACCESS_KEY": s3.secret_key,
+    }
+    per_day = CliRunner().invoke(archive.app, ["query", pipeline.metadata.name, "-q", "counts-per-day"], env=env)
+    assert per_day.exit_code == 0, per_day.output
+    assert per_day.output.splitlines()[1].endswith(f"\t{wellformed}")
+    per_rocket = CliRunner().invoke(
+        archive.app, ["query", pipeline.metadata.name, "-q", "anomalies-per-meter", "--limit", "1000"], env=env
+    )
+    assert sum(int(line.split("\t")[1]) for line in per_rocket.output.splitlines()[1:]) == len(published)
+    missing = CliRunner().invoke(archive.app, ["query", "no-such-pipeline", "-q", "counts-per-day"], env=env)
+    assert missing.exit_code == 2 and "no archive of pipeline no-such-pipeline" in missing.output

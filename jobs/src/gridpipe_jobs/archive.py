@@ -11,6 +11,7 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -154,9 +155,17 @@ def run_query(connection: duckdb.DuckDBPyConnection, sql: str) -> tuple[list[str
 app = typer.Typer(help="The Parquet archive of pipelines on S3.", no_args_is_help=True)
 
 
+@app.callback()
+def archive() -> None:
+    """The Parquet archive of pipelines on S3 (docs/sinks.md)."""
+
+
 @app.command()
 def query(
-    pipeline: Annotated[str, typer.Argument(help="The pipeline's metadata.name.")],
+    pipeline: Annotated[str | None, typer.Argument(help="The pipeline's metadata.name (or give -f).")] = None,
+    file: Annotated[
+        Path | None, typer.Option("-f", "--file", help="GridPipeline YAML: its name, bucket and prefix.")
+    ] = None,
     question: Annotated[str | None, typer.Option("--question", "-q", help=f"One of: {', '.join(QUESTIONS)}.")] = None,
     sql: Annotated[
         str | None,
@@ -172,6 +181,19 @@ def query(
         raise typer.Exit(2)
     if question is not None and question not in QUESTIONS:
         typer.echo(f"error: unknown question {question!r} -- fix: use one of {', '.join(QUESTIONS)}", err=True)
+        raise typer.Exit(2)
+    if file is not None:
+        from gridpipe_schemas.pipeline import PipelineInvalid, load_pipeline
+
+        try:
+            loaded = load_pipeline(file)
+        except PipelineInvalid as invalid:
+            typer.echo(f"error: {invalid}", err=True)
+            raise typer.Exit(2) from invalid
+        pipeline = loaded.metadata.name
+        bucket, prefix = loaded.spec.sinks.archive.bucket, loaded.spec.sinks.archive.prefix
+    if pipeline is None:
+        typer.echo("error: name the pipeline -- fix: give its metadata.name, or -f with its YAML", err=True)
         raise typer.Exit(2)
     try:
         filesystem = S3Access.resolve().filesystem()

@@ -9,7 +9,7 @@ import typer
 
 from gridpipe_jobs.functions_jar import FunctionsJarError, functions_jar
 from gridpipe_jobs.job import Endpoints, job_name, submit
-from gridpipe_jobs.sinks import InfluxConnection
+from gridpipe_jobs.sinks import InfluxConnection, archive_path
 from gridpipe_jobs.topics import ensure_topics
 from gridpipe_schemas.pipeline import PipelineInvalid, load_pipeline, with_env_thresholds
 from gridpipe_schemas.registry import RegistryError
@@ -63,6 +63,13 @@ def run(
         f"reading {spec.source.topic}; anomalies -> {spec.outputs.anomalies_topic}, "
         f"dead letters -> {spec.outputs.dead_letter_topic}"
     )
+    if spec.sinks.influxdb.enabled:
+        typer.echo(f"anomalies also -> InfluxDB bucket {spec.sinks.influxdb.bucket} at {cfg.influxdb_url}")
+    if spec.sinks.archive.enabled:
+        typer.echo(
+            f"events and anomalies archived -> {archive_path(pipeline, '<dataset>')} "
+            f"(query: gridctl archive query {pipeline.metadata.name} -q counts-per-day)"
+        )
 
 
 def stop(name: Annotated[str, typer.Argument(help="The pipeline's metadata.name.")]) -> None:
