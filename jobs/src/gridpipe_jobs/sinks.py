@@ -132,9 +132,13 @@ def archive_table(name: str, columns: list[Column], path: str, archive: ArchiveS
     )
 
 
-def date_partitions(event_time: str) -> str:
-    """The year, month, day partition values (UTC, the job's local time zone) of a TIMESTAMP_LTZ expression."""
-    return ", ".join(f"DATE_FORMAT({event_time}, '{fmt}')" for fmt in ("yyyy", "MM", "dd"))
+def dated(source: str, event_time: str) -> str:
+    """``source`` (a table, or a query in parentheses) with an ``event_date`` ROW column of partition values."""
+    return f"(SELECT *, EVENT_DATE({event_time}) AS event_date FROM {source})"  # noqa: S608 -- generated, no input
+
+
+# The partition values of a row of ``dated(...)``: EVENT_DATE is non-deterministic, so it runs once per row.
+DATE_PARTITIONS = ", ".join(f"event_date.`{part}`" for part in PARTITION_COLUMNS)
 
 
 @dataclass(frozen=True)

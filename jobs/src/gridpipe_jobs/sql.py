@@ -19,12 +19,13 @@ from gridpipe_jobs.severity import (
     ROCKET_SEVERITY,
 )
 from gridpipe_jobs.sinks import (
+    DATE_PARTITIONS,
     Column,
     DeadLetterTarget,
     InfluxConnection,
     archive_path,
     archive_table,
-    date_partitions,
+    dated,
     event_columns,
     influx_table,
 )
@@ -36,6 +37,7 @@ FUNCTIONS = {
     "ZSCORE": "io.gridpipe.flink.ZScore",
     "ENCODE_ANOMALY": "io.gridpipe.flink.EncodeAnomalyEvent",
     "ENCODE_DEAD_LETTER": "io.gridpipe.flink.EncodeDeadLetter",
+    "EVENT_DATE": "io.gridpipe.flink.EventDate",
 }
 _ZSCORE_TYPES = {
     "voltage": ("VOLTAGE_SURGE", "VOLTAGE_SAG"),
@@ -268,8 +270,8 @@ def grid_sinks(pipeline: GridPipeline, wiring: Wiring) -> tuple[list[str], list[
         )
         fields = ", ".join(f"r.{_DECODED_NAMES.get(c.name, c.name)}" for c in readings)
         inserts.append(
-            f"INSERT INTO archive_readings SELECT {fields}, `partition`, `offset`, {date_partitions('r.event_time')}"
-            " FROM decoded WHERE r.reason IS NULL"
+            f"INSERT INTO archive_readings SELECT {fields}, `partition`, `offset`, {DATE_PARTITIONS}"
+            f" FROM {dated('(SELECT * FROM decoded WHERE r.reason IS NULL)', 'r.event_time')}"
         )
         ddl.append(
             archive_table(
@@ -282,7 +284,7 @@ def grid_sinks(pipeline: GridPipeline, wiring: Wiring) -> tuple[list[str], list[
         inserts.append(
             f"INSERT INTO archive_anomalies SELECT alert_id, {literal(name)}, meter_id, event_time, anomaly_type,"
             " severity, field, observed, threshold, deviation, mean, stddev, samples, window_ms, description,"
-            f" {date_partitions('event_time')} FROM alerts"
+            f" {DATE_PARTITIONS} FROM {dated('alerts', 'event_time')}"
         )
     return ddl, inserts
 
@@ -479,8 +481,8 @@ def rocket_sinks(pipeline: GridPipeline, wiring: Wiring) -> tuple[list[str], lis
         )
         fields = ", ".join(f"`{c.name}`" for c in telemetry)
         inserts.append(
-            f"INSERT INTO archive_telemetry SELECT {fields}, kafka_partition, kafka_offset,"
-            f" {date_partitions('event_time')} FROM telemetry"
+            f"INSERT INTO archive_telemetry SELECT {fields}, kafka_partition, kafka_offset, {DATE_PARTITIONS}"
+            f" FROM {dated('telemetry', 'event_time')}"
         )
         ddl.append(
             archive_table(
@@ -491,7 +493,9 @@ def rocket_sinks(pipeline: GridPipeline, wiring: Wiring) -> tuple[list[str], lis
             )
         )
         columns = ", ".join(f"`{c.name}`" for c in ROCKET_ANOMALY_COLUMNS)
-        inserts.append(f"INSERT INTO archive_anomalies SELECT {columns}, {date_partitions('event_time')} FROM alerts")
+        inserts.append(
+            f"INSERT INTO archive_anomalies SELECT {columns}, {DATE_PARTITIONS} FROM {dated('alerts', 'event_time')}"
+        )
     return ddl, inserts
 
 
