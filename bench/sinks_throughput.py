@@ -2,9 +2,9 @@
 
 Issue 5's bar: the sinks cost less than a third of the throughput, at parallelism 1. One pre-filled topic of grid
 events (10,000 meters) is replayed twice from the beginning, by two pipelines differing only in spec.sinks:
-events / (time from the job running to its source having emitted every event). Back pressure makes the source wait
-for the archive writer, which is chained behind it; the time until the archive holds every event (its last
-checkpoint) is reported too.
+events / (time from the job running to its source having emitted every event) for detection only, against
+events / (time from the job running until the archive on S3 holds every well-formed event) with the sinks on: the
+archive writer runs in a task of its own, so its source finishing early says nothing.
 
 Run with the dev stack up:  uv run python bench/sinks_throughput.py [--events 2000000]
 """
@@ -31,7 +31,9 @@ from gridpipe_stack.config import StackConfig
 def _variant(name: str, topic: str, sinks: bool) -> GridPipeline:
     document = grid_document(name, fields=["voltage"], threshold=2.5)
     document["spec"]["source"].update(topic=topic, partitions=3)
-    document["spec"]["flink"] = {"checkpointInterval": "10s"}
+    # Archived files become visible at the checkpoint after they are written: a short interval keeps that wait from
+    # dominating the "archive complete" time.
+    document["spec"]["flink"] = {"checkpointInterval": "2s"}
     document["spec"]["sinks"] = {"influxdb": {"enabled": sinks}, "archive": {"enabled": sinks}}
     return parse_pipeline(document)
 
@@ -100,7 +102,8 @@ def main() -> None:
     alone = _replay(stack, detection, args.events, wellformed)
     print("replaying it through the job with InfluxDB and the archive on…", flush=True)
     sinks = _replay(stack, both, args.events, wellformed)
-    cost = 1 - sinks["events_per_second"] / alone["events_per_second"]
+    # The archive writer runs in its own task: the source finishing says little; the archive being complete does.
+    cost = 1 - sinks["events_per_second_until_archive_complete"] / alone["events_per_second"]
     record(
         "sinks-throughput",
         {
@@ -111,7 +114,8 @@ def main() -> None:
             "with_influxdb_and_archive": sinks,
             "throughput_cost_of_sinks": round(cost, 3),
             "bar_cost": "< 0.333",
-            "archive": "Parquet/SNAPPY on SeaweedFS S3, every reading and anomaly, checkpoint every 10 s",
+            "archive": "Parquet/SNAPPY on SeaweedFS S3, every reading and anomaly, checkpoint every 2 s",
+            "cost_measured_as": "1 - (events / s until the archive holds every event) / (detection-only events / s)",
             "jobs_cancelled_first": cancelled,
             "note": "2 shared cores: other work on the machine lowers both figures",
         },

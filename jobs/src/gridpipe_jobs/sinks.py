@@ -124,6 +124,9 @@ def archive_table(name: str, columns: list[Column], path: str, archive: ArchiveS
         "sink.rolling-policy.rollover-interval": f"{duration_ms(archive.rollover_interval)} ms",
         "sink.rolling-policy.check-interval": f"{min(60_000, duration_ms(archive.rollover_interval))} ms",
         "sink.partition-commit.policy.kind": "success-file",
+        # Rows are hashed to writers by date: one day's files come from one writer, and the writer runs in a task of
+        # its own instead of chained into the decoder's thread, so Parquet encoding overlaps decoding and detection.
+        "sink.shuffle-by-partition.enable": "true",
         "sink.partition-commit.delay": "0 s",
     }
     return (
