@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -109,6 +110,24 @@ def test_too_old_go_is_named_with_the_version_needed(tmp_path: Path) -> None:
 
 
 @pytest.mark.unit
+def test_missing_go_names_the_fix(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))
+    monkeypatch.delenv("GOROOT", raising=False)
+    monkeypatch.setattr(gobuild, "GO_INSTALL_DEFAULT", tmp_path / "no-go")
+    with pytest.raises(StackError, match=r"Go is not installed.*fix: install Go 1\.26 or newer"):
+        gobuild.find_go()
+
+
+@pytest.mark.unit
+def test_missing_cargo_names_the_fix(tmp_path: Path) -> None:
+    gcc = Path(shutil.which("gcc") or "/usr/bin/gcc")
+    (tmp_path / "gcc").symlink_to(gcc)
+    with pytest.raises(StackError, match=r"needs Rust \(cargo not found\).*fix: install Rust stable with rustup"):
+        gobuild._check_native_toolchain(SPECS["influxd"], {"PATH": str(tmp_path)})
+    gobuild._check_native_toolchain(SPECS["weed"], {"PATH": str(tmp_path)})  # no cgo, no Rust: nothing needed
+
+
+@pytest.mark.unit
 def test_failed_build_shows_the_log_tail(tmp_path: Path) -> None:
     log = tmp_path / "build.log"
     log.write_text("")
@@ -135,3 +154,63 @@ def test_ensure_binary_gives_a_working_cached_binary(name: str, expected: str) -
     built_at = binary.stat().st_mtime_ns
     assert gobuild.ensure_binary(name, default_cache_dir(), print) == binary
     assert binary.stat().st_mtime_ns == built_at, "a second call must reuse the cached binary"
+
+
+@pytest.mark.unit
+def test_heartbeat_names_elapsed_time_and_the_current_step(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(gobuild, "HEARTBEAT_SECONDS", 0.5)
+    log, lines = tmp_path / "build.log", list[str]()
+    log.write_text("")
+    gobuild._run_logged(
+        ["sh", "-c", "echo compiling-step-one; sleep 1.5"], {}, tmp_path, log, "building x", lines.append
+    )
+    assert lines and all(line.startswith("  building x:") for line in lines)
+    assert "now: compiling-step-one" in lines[-1]
+
+
+@pytest.mark.unit
+def test_a_held_build_lock_is_waited_for_then_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(gobuild, "LOCK_TIMEOUT", 1.5)
+    lock, said = tmp_path / ".x.lock", list[str]()
+    with (
+        gobuild._exclusive(lock, "x", said.append),
+        pytest.raises(StackError, match="held the build lock of x"),
+        gobuild._exclusive(lock, "x", said.append),
+    ):
+        pass
+    assert said == ["waiting for another process that is building x…"]
+
+
+@pytest.mark.integration
+def test_ensure_binary_installs_only_working_builds_and_reuses_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The whole mechanism on a tiny local module: a failed build installs nothing, a fixed one is cached."""
+    wrapper = tmp_path / "go" / "hello"
+    wrapper.mkdir(parents=True)
+    (wrapper / "go.mod").write_text("module example.com/hello\n\ngo 1.22\n")
+    (wrapper / "go.sum").write_text("")
+    (wrapper / "main.go").write_text("package main\n\nfunc main() { undefinedCall() }\n")
+    spec = GoBinary(name="hello", module="example.com/hello", version="v0.0.1", package="example.com/hello")
+    monkeypatch.setattr(gobuild, "WRAPPERS_DIR", tmp_path / "go")
+    monkeypatch.setitem(SPECS, "hello", spec)
+    cache, said = tmp_path / "cache", list[str]()
+
+    with pytest.raises(StackError, match=r"building hello v0\.0\.1 failed") as failed:
+        gobuild.ensure_binary("hello", cache, said.append)
+    assert "undefined: undefinedCall" in failed.value.detail
+    target = gobuild.binary_path(spec, cache)
+    assert not target.exists() and not target.with_name(".spec-key").exists()
+
+    (wrapper / "main.go").write_text('package main\n\nimport "fmt"\n\nfunc main() { fmt.Println("hello v0.0.1") }\n')
+    assert gobuild.ensure_binary("hello", cache, said.append) == target
+    assert (
+        subprocess.run([str(target), "version"], capture_output=True, text=True, check=True).stdout == "hello v0.0.1\n"
+    )
+    assert target.with_name(".spec-key").read_text().strip() == spec_key(spec)
+    said.clear()
+    gobuild.ensure_binary("hello", cache, said.append)
+    assert said == [], "a cached binary with the same spec key is not built again"
+    (wrapper / "main.go").write_text('package main\n\nimport "fmt"\n\nfunc main() { fmt.Println("hello again") }\n')
+    gobuild.ensure_binary("hello", cache, said.append)
+    assert subprocess.run([str(target)], capture_output=True, text=True, check=True).stdout == "hello again\n"

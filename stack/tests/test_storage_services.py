@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import stat
 import subprocess
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -20,6 +22,7 @@ from influxdb_client.rest import ApiException
 
 from gridpipe_stack import credentials, flinksql
 from gridpipe_stack.config import StackConfig
+from gridpipe_stack.errors import StackError
 from gridpipe_stack.stack import start_service, stop_service
 from gridpipe_stack.supervise import Supervisor
 
@@ -88,6 +91,15 @@ def test_setup_is_idempotent(local_stack: StackConfig) -> None:
     ensure_influxdb_setup(local_stack)  # a second `up` finds InfluxDB set up with the same token and leaves it
     ensure_s3_buckets(local_stack)
     assert httpx.get(f"{local_stack.influxdb_url}/api/v2/setup", timeout=10).json()["allowed"] is False
+
+
+def test_influxdb_set_up_with_another_token_is_a_clear_error(local_stack: StackConfig, tmp_path: Path) -> None:
+    from gridpipe_stack.storage_setup import ensure_influxdb_setup
+
+    stranger = dataclasses.replace(local_stack, run_dir=tmp_path)  # same InfluxDB, freshly generated secrets
+    with pytest.raises(StackError, match="was set up with another token than the one in") as caught:
+        ensure_influxdb_setup(stranger)
+    assert credentials.influxdb(stranger).token not in str(caught.value)
 
 
 def test_s3_path_style_round_trip(local_stack: StackConfig) -> None:

@@ -98,3 +98,13 @@ def test_prometheus_scrapes_influxdb_and_seaweedfs(tmp_path: Path) -> None:
     jobs = {job["job_name"]: job for job in prometheus_config(cfg)["scrape_configs"]}  # type: ignore[attr-defined]
     assert jobs["influxdb"]["static_configs"] == [{"targets": ["127.0.0.1:21086"]}]
     assert jobs["seaweedfs"]["static_configs"] == [{"targets": [f"127.0.0.1:{cfg.ports.seaweedfs['metrics']}"]}]
+
+
+def test_job_environment_carries_the_influxdb_contract(tmp_path: Path) -> None:
+    cfg = StackConfig(run_dir=tmp_path)
+    env = credentials.job_environment(cfg)
+    assert env == {
+        "GRIDPIPE_INFLUXDB_URL": cfg.influxdb_url,
+        "GRIDPIPE_INFLUXDB_ORG": "gridpipe",
+        "GRIDPIPE_INFLUXDB_TOKEN": credentials.influxdb(cfg).token,
+    }

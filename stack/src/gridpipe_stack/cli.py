@@ -89,13 +89,14 @@ def status(name: StackName = None) -> None:
     if not processes:
         _echo(f"stack '{cfg.name}' is not running (run directory {cfg.run_dir})")
         raise typer.Exit(1)
-    urls = service_urls(cfg)
     table = Table(title=f"stack '{cfg.name}'")
-    for column in ("service", "state", "pid", "uptime", "url", "log"):
+    for column in ("service", "state", "pid", "uptime", "log"):
         table.add_column(column)
     for p in processes:
-        table.add_row(p.name, p.state, str(p.pid or "-"), f"{p.uptime:.0f}s", urls.get(p.name, ""), str(p.log))
+        table.add_row(p.name, p.state, str(p.pid or "-"), f"{p.uptime:.0f}s", str(p.log))
     console.print(table)
+    for service, url in service_urls(cfg).items():
+        _echo(f"{service:<18} {url}")
     _echo(f"credentials (InfluxDB token, S3 keys): {secrets_dir(cfg)} (mode 0600)")
 
 

@@ -37,6 +37,7 @@ BUILD_TIMEOUT = 3600.0
 LOCK_TIMEOUT = BUILD_TIMEOUT
 HEARTBEAT_SECONDS = 15.0
 _VERSION_CHECK_TIMEOUT = 60.0
+GO_INSTALL_DEFAULT = Path("/usr/local/go/bin/go")  # where go.dev's tarball installs, often not on PATH
 
 
 @dataclass(frozen=True)
@@ -240,7 +241,7 @@ def find_go() -> Path:
     candidates = [shutil.which("go")]
     if goroot := os.environ.get("GOROOT"):
         candidates.append(str(Path(goroot) / "bin" / "go"))
-    candidates.append("/usr/local/go/bin/go")
+    candidates.append(str(GO_INSTALL_DEFAULT))
     for candidate in candidates:
         if candidate and Path(candidate).is_file():
             return Path(candidate)
@@ -421,7 +422,7 @@ def ensure_binary(name: str, cache_dir: Path, echo: Echo = print) -> Path:
         log = target.with_name("build.log")
         log.write_text(f"{label} (spec key {key}) in {workdir}\n")
         partial = target.with_name(target.name + ".partial")
-        echo(f"{label} from the Go module proxy (first time only; log: {log})…")
+        echo(f"{label} from the Go module proxy, cached afterwards (log: {log})…")
         began = time.monotonic()
         _run_logged(build_command(spec, go, partial), env, workdir, log, label, echo)
         _check_runs(spec, partial, log)
