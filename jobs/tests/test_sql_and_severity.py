@@ -8,11 +8,21 @@ import pytest
 
 from gridpipe_jobs.severity import grid_severity, rocket_severity
 from gridpipe_jobs.sql import Wiring, expected_range, grid_severity_sql, job_sql
+from gridpipe_schemas.catalog import avro
 from gridpipe_schemas.pipeline import PRD_RULES, load_pipeline
 
 pytestmark = pytest.mark.unit
 ROOT = Path(__file__).resolve().parents[2]
-WIRING = Wiring("127.0.0.1:9092", "http://registry", "{}", 11, "{}", 12, "{}")
+WIRING = Wiring(
+    "127.0.0.1:9092",
+    "http://registry",
+    avro("SensorReading").text,
+    11,
+    "{}",
+    12,
+    "{}",
+    telemetry_schema=avro("TelemetryMessage").text,
+)
 
 
 @pytest.mark.parametrize(
@@ -76,14 +86,15 @@ def test_grid_topology_judges_each_field_with_the_configured_window() -> None:
     assert "ZSCORE(input => TABLE zscore_voltage_input PARTITION BY meter_id, k => CAST(2.5 AS DOUBLE)" in text
     assert "window_ms => CAST(300000 AS BIGINT), bucket_ms => CAST(10000 AS BIGINT)" in text
     assert "WHERE status = 'EQUIPMENT_FAILURE'" in text
-    assert len(sql.inserts) == 3  # dead letters, voltage z-score, equipment failure
-    assert all("'sink.delivery-guarantee' = 'at-least-once'" in d for d in sql.ddl if "_sink" in d)
+    # dead letters, anomalies (all detectors in one view), InfluxDB, archived readings, archived anomalies
+    assert len(sql.inserts) == 5
+    assert all("'sink.delivery-guarantee' = 'at-least-once'" in d for d in sql.ddl if "_sink" in d and "'kafka'" in d)
 
 
 def test_rocket_topology_has_one_branch_per_rule() -> None:
     pipeline = load_pipeline(ROOT / "examples" / "rocket.yaml")
     sql = job_sql(pipeline, WIRING)
-    alerts = sql.inserts[1]
+    alerts = next(d for d in sql.ddl if d.startswith("CREATE TEMPORARY VIEW alerts"))
     assert alerts.count(" UNION ALL ") == len(PRD_RULES) - 1
     assert "(engineTemp >= 3400.0 AND engineTemp <= 4000.0)" in alerts
     assert "'outside 3400-4000'" in alerts and "'engineTemp anomaly: Thermal Anomaly'" in alerts

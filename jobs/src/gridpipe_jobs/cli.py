@@ -9,6 +9,7 @@ import typer
 
 from gridpipe_jobs.functions_jar import FunctionsJarError, functions_jar
 from gridpipe_jobs.job import Endpoints, job_name, submit
+from gridpipe_jobs.sinks import InfluxConnection, archive_path
 from gridpipe_jobs.topics import ensure_topics
 from gridpipe_schemas.pipeline import PipelineInvalid, load_pipeline, with_env_thresholds
 from gridpipe_schemas.registry import RegistryError
@@ -47,7 +48,7 @@ def run(
         typer.echo(f"{file}: valid; submitting {job_name(pipeline)} to Flink at {cfg.flink_url}…")
         job_id = submit(
             pipeline,
-            Endpoints(cfg.kafka_bootstrap, cfg.registry_url),
+            Endpoints(cfg.kafka_bootstrap, cfg.registry_url, InfluxConnection.for_local_stack(cfg)),
             {"execution.target": "remote", "rest.address": HOST, "rest.port": str(cfg.ports.flink_rest)},
         )
         flinksql.wait_for_state(cfg, job_id, "RUNNING", timeout=120)
@@ -62,6 +63,13 @@ def run(
         f"reading {spec.source.topic}; anomalies -> {spec.outputs.anomalies_topic}, "
         f"dead letters -> {spec.outputs.dead_letter_topic}"
     )
+    if spec.sinks.influxdb.enabled:
+        typer.echo(f"anomalies also -> InfluxDB bucket {spec.sinks.influxdb.bucket} at {cfg.influxdb_url}")
+    if spec.sinks.archive.enabled:
+        typer.echo(
+            f"events and anomalies archived -> {archive_path(pipeline, '<dataset>')} "
+            f"(query: gridctl archive query {pipeline.metadata.name} -q counts-per-day)"
+        )
 
 
 def stop(name: Annotated[str, typer.Argument(help="The pipeline's metadata.name.")]) -> None:

@@ -3,23 +3,36 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from gridpipe_jobs.functions_jar import functions_jar
+from gridpipe_jobs.sinks import InfluxConnection
 from gridpipe_jobs.sql import JobSql, Wiring, job_sql
 from gridpipe_schemas.catalog import avro
-from gridpipe_schemas.pipeline import GridPipeline, duration_ms, load_pipeline, with_env_thresholds
+from gridpipe_schemas.pipeline import (
+    GridPipeline,
+    PipelineInvalid,
+    duration_ms,
+    load_pipeline,
+    parse_pipeline,
+    with_env_thresholds,
+)
 from gridpipe_schemas.registry import SchemaRegistry
 from gridpipe_schemas.subjects import PipelineKind, PipelineTopics, subjects_for
 
 
 @dataclass(frozen=True)
 class Endpoints:
+    """Where the job connects. InfluxDB settings default to GRIDPIPE_INFLUXDB_* of the submitting process."""
+
     bootstrap: str
     registry_url: str
+    influxdb: InfluxConnection | None = None
+    archive_root: str | None = None
 
 
 def job_name(pipeline: GridPipeline) -> str:
@@ -45,16 +58,27 @@ def wiring(pipeline: GridPipeline, endpoints: Endpoints) -> Wiring:
         anomaly_schema=avro("AnomalyEvent").text,
         dead_letter_schema_id=ids[f"{pipeline.spec.outputs.dead_letter_topic}-value"],
         dead_letter_schema=avro("DeadLetter").text,
+        telemetry_schema=avro("TelemetryMessage").text,
+        influxdb=endpoints.influxdb or InfluxConnection.from_env(),
+        archive_root=endpoints.archive_root,
     )
+
+
+def checkpoint_timeout_ms(interval_ms: int) -> int:
+    """Six intervals, within 30 s..10 min. A checkpoint stuck longer (S3 away: its client retries for minutes) fails
+    the job over, so the restart strategy's backoff takes over instead of a silent stall."""
+    return min(600_000, max(30_000, 6 * interval_ms))
 
 
 def job_config(pipeline: GridPipeline, jar: Path) -> dict[str, str]:
     flink = pipeline.spec.flink
+    interval_ms = duration_ms(flink.checkpoint_interval)
     return {
         "pipeline.name": job_name(pipeline),
         "pipeline.jars": jar.resolve().as_uri(),
         "parallelism.default": str(flink.parallelism),
-        "execution.checkpointing.interval": f"{duration_ms(flink.checkpoint_interval)} ms",
+        "execution.checkpointing.interval": f"{interval_ms} ms",
+        "execution.checkpointing.timeout": f"{checkpoint_timeout_ms(interval_ms)} ms",
         "execution.checkpointing.min-pause": "1 s",
         "restart-strategy.type": "exponential-delay",
         "restart-strategy.exponential-delay.initial-backoff": "1 s",
@@ -93,14 +117,33 @@ def submit(pipeline: GridPipeline, endpoints: Endpoints, extra_config: dict[str,
     return str(client.get_job_id())
 
 
+def _pipeline_from_args(file: Path | None, document: str | None) -> GridPipeline:
+    if file is not None:
+        return load_pipeline(file)
+    try:
+        parsed = json.loads(document or "")
+    except json.JSONDecodeError as error:
+        raise PipelineInvalid(
+            "--pipeline-json", [f"not JSON ({error}); pass the document as one JSON object"]
+        ) from error
+    if not isinstance(parsed, dict):
+        raise PipelineInvalid("--pipeline-json", ["not a JSON object; pass the GridPipeline document"])
+    return parse_pipeline(parsed, "--pipeline-json")
+
+
 def main(argv: list[str] | None = None) -> None:
-    """Entry point for Flink's PythonDriver: `flink run -pym gridpipe_jobs.job --pipeline FILE ...`."""
+    """Entry point for Flink's PythonDriver: `flink run -pym gridpipe_jobs.job (--pipeline F | --pipeline-json J)`."""
     parser = argparse.ArgumentParser(prog="gridpipe_jobs.job", description=main.__doc__)
-    parser.add_argument("--pipeline", required=True, type=Path, help="GridPipeline YAML")
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--pipeline", type=Path, help="GridPipeline YAML file")
+    source.add_argument("--pipeline-json", help="GridPipeline document as JSON (what the operator renders)")
     parser.add_argument("--bootstrap-servers", required=True)
     parser.add_argument("--schema-registry-url", required=True)
     args = parser.parse_args(argv)
-    pipeline = with_env_thresholds(load_pipeline(args.pipeline))
+    try:
+        pipeline = with_env_thresholds(_pipeline_from_args(args.pipeline, args.pipeline_json))
+    except PipelineInvalid as invalid:
+        parser.exit(2, f"error: {invalid}\n")
     job_id = submit(pipeline, Endpoints(args.bootstrap_servers, args.schema_registry_url))
     print(f"submitted {job_name(pipeline)} as Flink job {job_id}", file=sys.stderr)
 

@@ -8,6 +8,7 @@ Rocket: source (raw bytes) -> DECODE_TELEMETRY -> bad: dead-letter topic
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 from gridpipe_jobs.severity import (
@@ -17,6 +18,17 @@ from gridpipe_jobs.severity import (
     GRID_SIGMA_BANDS,
     ROCKET_SEVERITY,
 )
+from gridpipe_jobs.sinks import (
+    DATE_PARTITIONS,
+    Column,
+    DeadLetterTarget,
+    InfluxConnection,
+    archive_path,
+    archive_table,
+    dated,
+    event_columns,
+    influx_table,
+)
 from gridpipe_schemas.pipeline import GridPipeline, RocketRule, duration_ms
 
 FUNCTIONS = {
@@ -25,6 +37,7 @@ FUNCTIONS = {
     "ZSCORE": "io.gridpipe.flink.ZScore",
     "ENCODE_ANOMALY": "io.gridpipe.flink.EncodeAnomalyEvent",
     "ENCODE_DEAD_LETTER": "io.gridpipe.flink.EncodeDeadLetter",
+    "EVENT_DATE": "io.gridpipe.flink.EventDate",
 }
 _ZSCORE_TYPES = {
     "voltage": ("VOLTAGE_SURGE", "VOLTAGE_SAG"),
@@ -54,6 +67,10 @@ class Wiring:
     anomaly_schema: str
     dead_letter_schema_id: int
     dead_letter_schema: str
+    telemetry_schema: str = ""
+    influxdb: InfluxConnection = dataclasses.field(default_factory=InfluxConnection)
+    # Where archive paths start instead of s3://<bucket> (a file:// URI in tests of the SQL alone).
+    archive_root: str | None = None
 
 
 @dataclass(frozen=True)
@@ -147,7 +164,40 @@ def grid_severity_sql(deviation: str) -> str:
     return f"CASE {cases} ELSE {literal(GRID_DEFAULT_SEVERITY)} END"
 
 
+def _grid_anomaly_rows(pipeline: GridPipeline) -> list[str]:
+    """One SELECT per detector, all with the columns of the ``anomalies`` view."""
+    spec = pipeline.spec
+    selects = []
+    if spec.detection.zscore is not None:
+        z = spec.detection.zscore
+        window_ms = duration_ms(z.window)
+        for field in z.fields:
+            surge, sag = _ZSCORE_TYPES[field]
+            description = (
+                f"CONCAT({literal(field + ' ')}, CAST(ROUND(x, 2) AS STRING), {literal(' ' + _UNITS[field] + ' is ')},"
+                f" CAST(ROUND(deviation, 2) AS STRING), {literal(' sigma from the ' + z.window + ' mean ')},"
+                f" CAST(ROUND(mean, 2) AS STRING), {literal(' ' + _UNITS[field])})"
+            )
+            selects.append(
+                f"SELECT meter_id, event_time, CASE WHEN deviation > 0 THEN {literal(surge)} ELSE {literal(sag)} END"
+                f" AS anomaly_type, {grid_severity_sql('deviation')} AS severity, {literal(field)} AS field,"
+                f" x AS observed, CAST({_number(z.threshold)} AS DOUBLE) AS threshold, deviation, mean, stddev,"
+                f" samples, CAST({window_ms} AS BIGINT) AS window_ms, {description} AS description, payload,"
+                f" {literal(f'zscore:{field}')} AS rule FROM zscore_{field}"
+            )
+    if spec.detection.equipment_failure is not None and spec.detection.equipment_failure.enabled:
+        null_double, null_long = "CAST(NULL AS DOUBLE)", "CAST(NULL AS BIGINT)"
+        selects.append(
+            f"SELECT meter_id, event_time, 'EQUIPMENT_FAILURE', {literal(EQUIPMENT_FAILURE_SEVERITY)},"
+            f" CAST(NULL AS STRING), {null_double}, {null_double}, {null_double}, {null_double}, {null_double},"
+            f" {null_long}, {null_long}, CONCAT('meter ', meter_id, ' reports EQUIPMENT_FAILURE'), payload, 'status'"
+            " FROM readings WHERE status = 'EQUIPMENT_FAILURE'"
+        )
+    return selects
+
+
 def grid_job(pipeline: GridPipeline, wiring: Wiring) -> JobSql:
+    """Every detector's rows meet in one ``anomalies`` view that feeds Kafka, InfluxDB and the archive alike."""
     spec = pipeline.spec
     name = pipeline.metadata.name
     ddl = [
@@ -163,34 +213,10 @@ def grid_job(pipeline: GridPipeline, wiring: Wiring) -> JobSql:
         " `value` AS payload FROM decoded WHERE r.reason IS NULL",
     ]
     inserts = [_dead_letters(pipeline, wiring, "decoded", "r")]
-
-    def encode(
-        anomaly_type: str,
-        severity: str,
-        field: str,
-        observed: str,
-        threshold: str,
-        deviation: str,
-        mean: str,
-        stddev: str,
-        samples: str,
-        window: str,
-        description: str,
-        rule: str,
-    ) -> str:
-        return (
-            f"ENCODE_ANOMALY({wiring.anomaly_schema_id}, {literal(wiring.anomaly_schema)},"
-            f" {literal(wiring.registry_url)}, {literal(wiring.reading_schema)},"
-            f" {alert_id(name, 'meter_id', 'CAST(event_time AS STRING)', rule)}, {literal(name)},"
-            f" {anomaly_type}, {severity}, {field}, {observed}, {threshold}, {deviation}, {mean}, {stddev},"
-            f" {samples}, {window}, payload, CURRENT_TIMESTAMP, {description})"
-        )
-
     if spec.detection.zscore is not None:
         z = spec.detection.zscore
         window_ms, bucket_ms = duration_ms(z.window), duration_ms(z.bucket)
         for field in z.fields:
-            surge, sag = _ZSCORE_TYPES[field]
             view = f"zscore_{field}"
             ddl.append(
                 f"CREATE TEMPORARY VIEW {view}_input AS SELECT meter_id, event_time, `{field}` AS x, payload"
@@ -203,50 +229,94 @@ def grid_job(pipeline: GridPipeline, wiring: Wiring) -> JobSql:
                 # A stable uid per field keeps the window state restorable when thresholds change.
                 f" uid => {literal('zscore-' + field)})"
             )
-            description = (
-                f"CONCAT({literal(field + ' ')}, CAST(ROUND(x, 2) AS STRING), {literal(' ' + _UNITS[field] + ' is ')},"
-                f" CAST(ROUND(deviation, 2) AS STRING), {literal(' sigma from the ' + z.window + ' mean ')},"
-                f" CAST(ROUND(mean, 2) AS STRING), {literal(' ' + _UNITS[field])})"
-            )
-            inserts.append(
-                "INSERT INTO anomaly_sink SELECT CAST(meter_id AS BYTES), "
-                + encode(
-                    f"CASE WHEN deviation > 0 THEN {literal(surge)} ELSE {literal(sag)} END",
-                    grid_severity_sql("deviation"),
-                    literal(field),
-                    "x",
-                    _number(z.threshold),
-                    "deviation",
-                    "mean",
-                    "stddev",
-                    "samples",
-                    f"CAST({window_ms} AS BIGINT)",
-                    description,
-                    literal(f"zscore:{field}"),
-                )
-                + f" FROM {view}"
-            )
-    if spec.detection.equipment_failure is not None and spec.detection.equipment_failure.enabled:
-        null_double, null_long = "CAST(NULL AS DOUBLE)", "CAST(NULL AS BIGINT)"
+    ddl.append("CREATE TEMPORARY VIEW anomalies AS " + " UNION ALL ".join(_grid_anomaly_rows(pipeline)))
+    ddl.append(
+        f"CREATE TEMPORARY VIEW alerts AS SELECT *, {alert_id(name, 'meter_id', 'CAST(event_time AS STRING)', 'rule')}"
+        " AS alert_id FROM anomalies"
+    )
+    inserts.append(
+        "INSERT INTO anomaly_sink SELECT CAST(meter_id AS BYTES),"
+        f" ENCODE_ANOMALY({wiring.anomaly_schema_id}, {literal(wiring.anomaly_schema)},"
+        f" {literal(wiring.registry_url)}, {literal(wiring.reading_schema)}, alert_id, {literal(name)},"
+        " anomaly_type, severity, field, observed, threshold, deviation, mean, stddev, samples, window_ms, payload,"
+        " CURRENT_TIMESTAMP, description) FROM alerts"
+    )
+    extra_ddl, extra_inserts = grid_sinks(pipeline, wiring)
+    return JobSql(ddl + extra_ddl, inserts + extra_inserts)
+
+
+def grid_sinks(pipeline: GridPipeline, wiring: Wiring) -> tuple[list[str], list[str]]:
+    """InfluxDB and archive tables and inserts of a grid job, for the sinks its spec enables."""
+    sinks = pipeline.spec.sinks
+    name = pipeline.metadata.name
+    ddl: list[str] = []
+    inserts: list[str] = []
+    if sinks.influxdb.enabled:
+        ddl.append(influx_table(pipeline, wiring.influxdb, _dead_letter_target(pipeline, wiring)))
         inserts.append(
-            "INSERT INTO anomaly_sink SELECT CAST(meter_id AS BYTES), "
-            + encode(
-                literal("EQUIPMENT_FAILURE"),
-                literal(EQUIPMENT_FAILURE_SEVERITY),
-                "CAST(NULL AS STRING)",
-                null_double,
-                null_double,
-                null_double,
-                null_double,
-                null_double,
-                null_long,
-                null_long,
-                "CONCAT('meter ', meter_id, ' reports EQUIPMENT_FAILURE')",
-                literal("status"),
-            )
-            + " FROM readings WHERE status = 'EQUIPMENT_FAILURE'"
+            f"INSERT INTO influx_sink SELECT {literal(name)}, meter_id, anomaly_type, severity, event_time, observed,"
+            " deviation, threshold, mean, stddev, samples, window_ms, field, alert_id FROM alerts"
         )
-    return JobSql(ddl, inserts)
+    if sinks.archive.enabled:
+        readings = event_columns(wiring.reading_schema)
+        kafka = [Column("kafka_partition", "INT"), Column("kafka_offset", "BIGINT")]
+        ddl.append(
+            archive_table(
+                "archive_readings",
+                readings + kafka,
+                archive_path(pipeline, "readings", wiring.archive_root),
+                sinks.archive,
+            )
+        )
+        fields = ", ".join(f"r.{_DECODED_NAMES.get(c.name, c.name)}" for c in readings)
+        inserts.append(
+            f"INSERT INTO archive_readings SELECT {fields}, `partition`, `offset`, {DATE_PARTITIONS}"
+            f" FROM {dated('(SELECT * FROM decoded WHERE r.reason IS NULL)', 'r.event_time')}"
+        )
+        ddl.append(
+            archive_table(
+                "archive_anomalies",
+                GRID_ANOMALY_COLUMNS,
+                archive_path(pipeline, "anomalies", wiring.archive_root),
+                sinks.archive,
+            )
+        )
+        inserts.append(
+            f"INSERT INTO archive_anomalies SELECT alert_id, {literal(name)}, meter_id, event_time, anomaly_type,"
+            " severity, field, observed, threshold, deviation, mean, stddev, samples, window_ms, description,"
+            f" {DATE_PARTITIONS} FROM {dated('alerts', 'event_time')}"
+        )
+    return ddl, inserts
+
+
+def _dead_letter_target(pipeline: GridPipeline, wiring: Wiring) -> DeadLetterTarget:
+    return DeadLetterTarget(
+        pipeline.spec.outputs.dead_letter_topic,
+        wiring.bootstrap,
+        wiring.dead_letter_schema_id,
+        wiring.dead_letter_schema,
+    )
+
+
+# Decoder field names that differ from the Avro field names (`timestamp` is a reserved word in SQL).
+_DECODED_NAMES = {"timestamp": "event_time", "current": "`current`"}
+GRID_ANOMALY_COLUMNS = [
+    Column("alert_id", "STRING"),
+    Column("pipeline", "STRING"),
+    Column("meter_id", "STRING"),
+    Column("event_time", "TIMESTAMP_LTZ(3)"),
+    Column("anomaly_type", "STRING"),
+    Column("severity", "STRING"),
+    Column("field", "STRING"),
+    Column("observed_value", "DOUBLE"),
+    Column("threshold_sigma", "DOUBLE"),
+    Column("deviation_sigma", "DOUBLE"),
+    Column("window_mean", "DOUBLE"),
+    Column("window_stddev", "DOUBLE"),
+    Column("window_count", "BIGINT"),
+    Column("window_length_ms", "BIGINT"),
+    Column("description", "STRING"),
+]
 
 
 def _fires(rule: RocketRule) -> str:
@@ -337,7 +407,8 @@ def rocket_job(pipeline: GridPipeline, wiring: Wiring) -> JobSql:
         " DECODE_TELEMETRY(`value`) AS t FROM source_records",
         "CREATE TEMPORARY VIEW telemetry AS SELECT "
         + ", ".join(f"t.{c} AS {c}" for c in TELEMETRY_COLUMNS)
-        + " FROM decoded WHERE t.reason IS NULL",
+        + f", `partition` AS kafka_partition, `offset` AS kafka_offset, {_rocket_event_time('t.`timestamp`')}"
+        " AS event_time FROM decoded WHERE t.reason IS NULL",
         f"CREATE TEMPORARY VIEW judged AS SELECT *, {total} AS totalAnomalies FROM telemetry",
     ]
     original = "ROW(" + ", ".join(TELEMETRY_COLUMNS) + ")"
@@ -345,19 +416,87 @@ def rocket_job(pipeline: GridPipeline, wiring: Wiring) -> JobSql:
     for rule in rules:
         label = _RULE_LABELS[rule.anomaly_type]
         selects.append(
-            f"SELECT CAST(rocketId AS BYTES), "
-            f"{alert_id(name, 'rocketId', '`timestamp`', 'CAST(missionTime AS STRING)', literal(rule.parameter))},"
-            f" `timestamp`, rocketId, missionTime, {literal(rule.anomaly_type)},"
-            f" {rocket_severity_sql(rule, 'totalAnomalies')}, {literal(rule.parameter)},"
-            f" CAST({rule.parameter} AS DOUBLE), {literal(expected_range(rule))},"
-            f" {literal(f'{rule.parameter} anomaly: {label}')}, {original}, totalAnomalies"
+            f"SELECT CAST(rocketId AS BYTES) AS `key`, "
+            f"{alert_id(name, 'rocketId', '`timestamp`', 'CAST(missionTime AS STRING)', literal(rule.parameter))}"
+            f" AS alertId, `timestamp`, rocketId, missionTime, {literal(rule.anomaly_type)} AS anomalyType,"
+            f" {rocket_severity_sql(rule, 'totalAnomalies')} AS severity, {literal(rule.parameter)}"
+            f" AS affectedParameter, CAST({rule.parameter} AS DOUBLE) AS currentValue,"
+            f" {literal(expected_range(rule))} AS expectedRange, {literal(f'{rule.parameter} anomaly: {label}')}"
+            f" AS description, {original} AS originalTelemetry, totalAnomalies, event_time"
             f" FROM judged WHERE {_fires(rule)}"
         )
+    ddl.append("CREATE TEMPORARY VIEW alerts AS " + " UNION ALL ".join(selects))
     inserts = [
         _dead_letters(pipeline, wiring, "decoded", "t"),
-        "INSERT INTO anomaly_sink " + " UNION ALL ".join(selects),
+        "INSERT INTO anomaly_sink SELECT `key`, alertId, `timestamp`, rocketId, missionTime, anomalyType, severity,"
+        " affectedParameter, currentValue, expectedRange, description, originalTelemetry, totalAnomalies FROM alerts",
     ]
-    return JobSql(ddl, inserts)
+    extra_ddl, extra_inserts = rocket_sinks(pipeline, wiring)
+    return JobSql(ddl + extra_ddl, inserts + extra_inserts)
+
+
+def _rocket_event_time(text: str) -> str:
+    """The ISO-8601 UTC `timestamp` of telemetry as TIMESTAMP_LTZ(3); the Kafka timestamp when it does not parse."""
+    parsed = f"TO_TIMESTAMP(REPLACE(SUBSTR({text}, 1, 23), 'T', ' '), 'yyyy-MM-dd HH:mm:ss.SSS')"
+    return f"COALESCE(CAST({parsed} AS TIMESTAMP_LTZ(3)), kafka_time)"
+
+
+ROCKET_ANOMALY_COLUMNS = [
+    Column("alertId", "STRING"),
+    Column("timestamp", "STRING"),
+    Column("event_time", "TIMESTAMP_LTZ(3)"),
+    Column("rocketId", "STRING"),
+    Column("missionTime", "DOUBLE"),
+    Column("anomalyType", "STRING"),
+    Column("severity", "STRING"),
+    Column("affectedParameter", "STRING"),
+    Column("currentValue", "DOUBLE"),
+    Column("expectedRange", "STRING"),
+    Column("description", "STRING"),
+    Column("totalAnomalies", "INT"),
+]
+
+
+def rocket_sinks(pipeline: GridPipeline, wiring: Wiring) -> tuple[list[str], list[str]]:
+    sinks = pipeline.spec.sinks
+    name = pipeline.metadata.name
+    ddl: list[str] = []
+    inserts: list[str] = []
+    if sinks.influxdb.enabled:
+        ddl.append(influx_table(pipeline, wiring.influxdb, _dead_letter_target(pipeline, wiring)))
+        inserts.append(
+            f"INSERT INTO influx_sink SELECT {literal(name)}, rocketId, anomalyType, severity, event_time,"
+            " currentValue, expectedRange, affectedParameter, missionTime, totalAnomalies, alertId FROM alerts"
+        )
+    if sinks.archive.enabled:
+        telemetry = event_columns(wiring.telemetry_schema)
+        kafka = [Column("kafka_partition", "INT"), Column("kafka_offset", "BIGINT")]
+        ddl.append(
+            archive_table(
+                "archive_telemetry",
+                telemetry + kafka,
+                archive_path(pipeline, "telemetry", wiring.archive_root),
+                sinks.archive,
+            )
+        )
+        fields = ", ".join(f"`{c.name}`" for c in telemetry)
+        inserts.append(
+            f"INSERT INTO archive_telemetry SELECT {fields}, kafka_partition, kafka_offset, {DATE_PARTITIONS}"
+            f" FROM {dated('telemetry', 'event_time')}"
+        )
+        ddl.append(
+            archive_table(
+                "archive_anomalies",
+                ROCKET_ANOMALY_COLUMNS,
+                archive_path(pipeline, "anomalies", wiring.archive_root),
+                sinks.archive,
+            )
+        )
+        columns = ", ".join(f"`{c.name}`" for c in ROCKET_ANOMALY_COLUMNS)
+        inserts.append(
+            f"INSERT INTO archive_anomalies SELECT {columns}, {DATE_PARTITIONS} FROM {dated('alerts', 'event_time')}"
+        )
+    return ddl, inserts
 
 
 def job_sql(pipeline: GridPipeline, wiring: Wiring) -> JobSql:

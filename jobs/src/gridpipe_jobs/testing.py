@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from gridpipe_jobs.job import Endpoints, submit
+from gridpipe_jobs.sinks import InfluxConnection
 from gridpipe_jobs.topics import ensure_topics
 from gridpipe_schemas.pipeline import GridPipeline, parse_pipeline
 from gridpipe_stack import flinksql
@@ -72,7 +73,9 @@ def run_pipeline(local_stack: StackConfig) -> Iterator[Callable[[dict[str, Any]]
         ensure_topics(pipeline, local_stack.kafka_bootstrap)
         job_id = submit(
             pipeline,
-            Endpoints(local_stack.kafka_bootstrap, local_stack.registry_url),
+            Endpoints(
+                local_stack.kafka_bootstrap, local_stack.registry_url, InfluxConnection.for_local_stack(local_stack)
+            ),
             {"execution.target": "remote", "rest.address": HOST, "rest.port": str(local_stack.ports.flink_rest)},
         )
         started.append(job_id)

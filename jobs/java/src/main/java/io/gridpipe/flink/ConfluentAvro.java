@@ -20,13 +20,13 @@ import org.apache.avro.io.DecoderFactory;
 import org.apache.avro.io.EncoderFactory;
 
 /** Avro in the Confluent wire format: magic byte 0, a 4-byte big-endian schema id, the Avro binary body. */
-final class ConfluentAvro {
+public final class ConfluentAvro {
     static final byte MAGIC = 0;
     private static final Map<String, Schema> PARSED = new ConcurrentHashMap<>();
 
     private ConfluentAvro() {}
 
-    static Schema parse(String schemaText) {
+    public static Schema parse(String schemaText) {
         return PARSED.computeIfAbsent(schemaText, text -> new Schema.Parser().parse(text));
     }
 
@@ -75,7 +75,7 @@ final class ConfluentAvro {
         }
     }
 
-    static byte[] encode(int schemaId, Schema schema, GenericRecord record) {
+    public static byte[] encode(int schemaId, Schema schema, GenericRecord record) {
         ByteArrayOutputStream out = new ByteArrayOutputStream(256);
         out.write(MAGIC);
         out.write(ByteBuffer.allocate(4).putInt(schemaId).array(), 0, 4);

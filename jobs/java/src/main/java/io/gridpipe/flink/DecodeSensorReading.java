@@ -19,7 +19,8 @@ import org.apache.flink.types.Row;
 public class DecodeSensorReading extends ScalarFunction {
     private static final long serialVersionUID = 1L;
     public static final String RESULT = "ROW<reason STRING, error_class STRING, error_message STRING, meter_id STRING,"
-            + " event_time TIMESTAMP_LTZ(3), voltage DOUBLE, current DOUBLE, temperature DOUBLE, status STRING>";
+            + " event_time TIMESTAMP_LTZ(3), voltage DOUBLE, current DOUBLE, temperature DOUBLE, status STRING,"
+            + " sequence BIGINT, frequency DOUBLE, power_factor DOUBLE, feeder_id STRING, firmware STRING>";
     private static final String[] MEASURED = {"voltage", "current", "temperature"};
 
     /**
@@ -66,11 +67,16 @@ public class DecodeSensorReading extends ScalarFunction {
         Object time = r.get("timestamp");
         Instant eventTime = time instanceof Instant i ? i : Instant.ofEpochMilli((Long) time);
         return Row.of(null, null, null, meterId, eventTime, r.get("voltage"), r.get("current"),
-                r.get("temperature"), r.get("status").toString());
+                r.get("temperature"), r.get("status").toString(), r.get("sequence"), r.get("frequency"),
+                r.get("power_factor"), text(r.get("feeder_id")), text(r.get("firmware")));
+    }
+
+    private static String text(Object value) {
+        return value == null ? null : value.toString();
     }
 
     private Row rejected(Rejection rejection) {
         return Row.of(rejection.reason(), rejection.errorClass(), rejection.message(), null, null, null, null, null,
-                null);
+                null, null, null, null, null, null);
     }
 }

@@ -1,0 +1,207 @@
+"""The sinks beside the Kafka outputs, as Flink SQL: anomalies into InfluxDB 2, events and anomalies into Parquet on S3.
+
+Pure like sql.py: no Flink, no network. docs/sinks.md explains the choices.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+from gridpipe_schemas.pipeline import ArchiveSink, GridPipeline, duration_ms
+from gridpipe_stack.config import StackConfig
+
+INFLUX_URL_ENV = "GRIDPIPE_INFLUXDB_URL"
+INFLUX_ORG_ENV = "GRIDPIPE_INFLUXDB_ORG"
+INFLUX_TOKEN_ENV = "GRIDPIPE_INFLUXDB_TOKEN"  # noqa: S105 -- the name of the variable, not a token
+MEASUREMENTS = {"grid": "grid_anomaly", "rocket": "rocket_anomaly"}
+INFLUX_TAGS = ("pipeline", "sensor_id", "anomaly_type", "severity")
+# A point is its measurement, tags and time: the measured quantity must be a tag too, or two rules of one anomaly
+# type firing on one record (rocket: burnRate and fuelLeakRate are both fuel_leak) would overwrite each other.
+QUANTITY_TAG = {"grid": "field", "rocket": "parameter"}
+PARTITION_COLUMNS = ("year", "month", "day")
+
+
+@dataclass(frozen=True)
+class InfluxConnection:
+    """InfluxDB URL, organisation and token; any left unset is read from the TaskManager's environment instead."""
+
+    url: str | None = None
+    org: str | None = None
+    token: str | None = field(default=None, repr=False)
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None) -> InfluxConnection:
+        source = os.environ if env is None else env
+        return cls(source.get(INFLUX_URL_ENV), source.get(INFLUX_ORG_ENV), source.get(INFLUX_TOKEN_ENV))
+
+    @classmethod
+    def for_local_stack(cls, stack: StackConfig) -> InfluxConnection:
+        """GRIDPIPE_INFLUXDB_* where set, else the local stack's InfluxDB (its session cluster has no such env)."""
+        from gridpipe_stack import credentials
+
+        env = cls.from_env()
+        if env.url and env.org and env.token:
+            return env
+        stored = credentials.influxdb(stack)
+        return cls(env.url or stored.url, env.org or stored.org, env.token or stored.token)
+
+
+def quote(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def options(values: dict[str, str]) -> str:
+    return ", ".join(f"{quote(k)} = {quote(v)}" for k, v in values.items())
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    sql_type: str
+
+    def ddl(self) -> str:
+        return f"`{self.name}` {self.sql_type}"
+
+
+_AVRO_PRIMITIVES = {
+    "string": "STRING",
+    "double": "DOUBLE",
+    "float": "FLOAT",
+    "int": "INT",
+    "long": "BIGINT",
+    "boolean": "BOOLEAN",
+    "bytes": "BYTES",
+}
+
+
+def _sql_type(avro_type: Any) -> str:
+    if isinstance(avro_type, list):
+        present = [t for t in avro_type if t != "null"]
+        if len(present) != 1:
+            raise ValueError(f"the archive cannot store the Avro union {avro_type}: only [null, T] maps to a column")
+        return _sql_type(present[0])
+    if isinstance(avro_type, dict):
+        if avro_type.get("logicalType") == "timestamp-millis":
+            return "TIMESTAMP_LTZ(3)"
+        if avro_type["type"] == "enum":
+            return "STRING"
+        return _sql_type(avro_type["type"])
+    if avro_type in _AVRO_PRIMITIVES:
+        return _AVRO_PRIMITIVES[avro_type]
+    raise ValueError(f"the archive has no column type for the Avro type {avro_type!r}")
+
+
+def event_columns(avro_schema: str) -> list[Column]:
+    """The archive columns of an event: one per field of its Avro record schema, in order, same names."""
+    record = json.loads(avro_schema)
+    return [Column(f["name"], _sql_type(f["type"])) for f in record["fields"]]
+
+
+def archive_path(pipeline: GridPipeline, dataset: str, root: str | None = None) -> str:
+    """``s3://<bucket>[/<prefix>]/<pipeline>/<dataset>``, or the same under ``root`` (tests, benchmarks)."""
+    archive = pipeline.spec.sinks.archive
+    base = root.rstrip("/") if root else f"s3://{archive.bucket}"
+    prefix = archive.prefix.strip("/")
+    return "/".join(p for p in (base, prefix, pipeline.metadata.name, dataset) if p)
+
+
+def archive_table(name: str, columns: list[Column], path: str, archive: ArchiveSink) -> str:
+    """A Parquet filesystem table partitioned by event date; files become visible when a checkpoint completes."""
+    partitions = ", ".join(f"`{p}` STRING" for p in PARTITION_COLUMNS)
+    settings = {
+        "connector": "filesystem",
+        "path": path,
+        "format": "parquet",
+        "parquet.compression": "SNAPPY",
+        # int64 timestamps in UTC: what pyarrow and DuckDB read as timestamps without a time-zone guess.
+        "parquet.write.int64.timestamp": "true",
+        "parquet.timestamp.time.unit": "millis",
+        "parquet.utc-timezone": "true",
+        "sink.rolling-policy.file-size": f"{archive.rollover_size_mb}MB",
+        "sink.rolling-policy.rollover-interval": f"{duration_ms(archive.rollover_interval)} ms",
+        "sink.rolling-policy.check-interval": f"{min(60_000, duration_ms(archive.rollover_interval))} ms",
+        "sink.partition-commit.policy.kind": "success-file",
+        # Rows are hashed to writers by date: one day's files come from one writer, and the writer runs in a task of
+        # its own instead of chained into the decoder's thread, so Parquet encoding overlaps decoding and detection.
+        "sink.shuffle-by-partition.enable": "true",
+        "sink.partition-commit.delay": "0 s",
+    }
+    return (
+        f"CREATE TEMPORARY TABLE {name} ({', '.join(c.ddl() for c in columns)}, {partitions})"
+        f" PARTITIONED BY ({', '.join(f'`{p}`' for p in PARTITION_COLUMNS)}) WITH ({options(settings)})"
+    )
+
+
+def dated(source: str, event_time: str) -> str:
+    """``source`` (a table, or a query in parentheses) with an ``event_date`` ROW column of partition values."""
+    return f"(SELECT *, EVENT_DATE({event_time}) AS event_date FROM {source})"  # noqa: S608 -- generated, no input
+
+
+# The partition values of a row of ``dated(...)``: EVENT_DATE is non-deterministic, so it runs once per row.
+DATE_PARTITIONS = ", ".join(f"event_date.`{part}`" for part in PARTITION_COLUMNS)
+
+
+@dataclass(frozen=True)
+class DeadLetterTarget:
+    topic: str
+    bootstrap: str
+    schema_id: int
+    schema: str
+
+
+INFLUX_FIELDS = {
+    "grid": (
+        Column("value", "DOUBLE"),
+        Column("deviation", "DOUBLE"),
+        Column("threshold", "DOUBLE"),
+        Column("window_mean", "DOUBLE"),
+        Column("window_stddev", "DOUBLE"),
+        Column("window_samples", "BIGINT"),
+        Column("window_ms", "BIGINT"),
+        Column("field", "STRING"),
+        Column("alert_id", "STRING"),
+    ),
+    "rocket": (
+        Column("value", "DOUBLE"),
+        Column("expected_range", "STRING"),
+        Column("parameter", "STRING"),
+        Column("mission_time", "DOUBLE"),
+        Column("total_anomalies", "INT"),
+        Column("alert_id", "STRING"),
+    ),
+}
+
+
+def influx_columns(profile: str) -> list[Column]:
+    """The InfluxDB sink's columns: tags, the event time, then fields in the order the SELECTs fill them."""
+    return [
+        *(Column(t, "STRING") for t in INFLUX_TAGS),
+        Column("event_time", "TIMESTAMP_LTZ(3)"),
+        *INFLUX_FIELDS[profile],
+    ]
+
+
+def influx_table(pipeline: GridPipeline, connection: InfluxConnection, dead_letters: DeadLetterTarget) -> str:
+    spec = pipeline.spec
+    settings = {
+        "connector": "gridpipe-influxdb",
+        "bucket": spec.sinks.influxdb.bucket,
+        "measurement": MEASUREMENTS[spec.profile],
+        "tag-columns": ",".join((*INFLUX_TAGS, QUANTITY_TAG[spec.profile])),
+        "time-column": "event_time",
+        "key-column": "sensor_id",
+        "dead-letter.topic": dead_letters.topic,
+        "dead-letter.bootstrap-servers": dead_letters.bootstrap,
+        "dead-letter.schema-id": str(dead_letters.schema_id),
+        "dead-letter.schema": dead_letters.schema,
+        "dead-letter.pipeline": pipeline.metadata.name,
+        "dead-letter.source-topic": spec.outputs.anomalies_topic,
+    }
+    for key, value in (("url", connection.url), ("org", connection.org), ("token", connection.token)):
+        if value:
+            settings[key] = value
+    columns = ", ".join(c.ddl() for c in influx_columns(spec.profile))
+    return f"CREATE TEMPORARY TABLE influx_sink ({columns}) WITH ({options(settings)})"

@@ -1,0 +1,105 @@
+"""The sink tables and inserts a pipeline generates, the archive's column derivation, the job entry's options."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from gridpipe_jobs.job import _pipeline_from_args, checkpoint_timeout_ms
+from gridpipe_jobs.sinks import InfluxConnection, archive_path, event_columns
+from gridpipe_jobs.sql import Wiring, job_sql
+from gridpipe_schemas.catalog import avro
+from gridpipe_schemas.pipeline import GridPipeline, PipelineInvalid, load_pipeline, parse_pipeline
+
+pytestmark = pytest.mark.unit
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _wiring(**overrides: object) -> Wiring:
+    fields: dict[str, object] = {
+        "bootstrap": "127.0.0.1:9092",
+        "registry_url": "http://registry",
+        "reading_schema": avro("SensorReading").text,
+        "anomaly_schema_id": 11,
+        "anomaly_schema": "{}",
+        "dead_letter_schema_id": 12,
+        "dead_letter_schema": avro("DeadLetter").text,
+        "telemetry_schema": avro("TelemetryMessage").text,
+        **overrides,
+    }
+    return Wiring(**fields)  # type: ignore[arg-type]
+
+
+def test_archive_columns_follow_the_avro_schema() -> None:
+    columns = [(c.name, c.sql_type) for c in event_columns(avro("SensorReading").text)]
+    assert columns[:3] == [("meter_id", "STRING"), ("timestamp", "TIMESTAMP_LTZ(3)"), ("voltage", "DOUBLE")]
+    assert ("status", "STRING") in columns and ("sequence", "BIGINT") in columns and ("firmware", "STRING") in columns
+    assert [c.name for c in event_columns(avro("TelemetryMessage").text)][:2] == ["rocketId", "timestamp"]
+
+
+def test_archive_column_types_refuse_what_parquet_columns_cannot_be() -> None:
+    schema = json.dumps({"type": "record", "name": "X", "fields": [{"name": "u", "type": ["null", "int", "string"]}]})
+    with pytest.raises(ValueError, match="union"):
+        event_columns(schema)
+
+
+def _example(name: str, **sinks: dict[str, object]) -> GridPipeline:
+    document = yaml.safe_load((ROOT / "examples" / f"{name}.yaml").read_text())
+    for sink, settings in sinks.items():
+        document["spec"]["sinks"][sink].update(settings)
+    return parse_pipeline(document)
+
+
+def test_archive_path_is_bucket_prefix_pipeline_dataset() -> None:
+    pipeline = load_pipeline(ROOT / "examples" / "grid.yaml")
+    assert archive_path(pipeline, "readings") == "s3://gridpipe-archive/grid-demo/readings"
+    prefixed = _example("grid", archive={"prefix": "/lake/"})
+    assert archive_path(prefixed, "anomalies") == "s3://gridpipe-archive/lake/grid-demo/anomalies"
+    assert archive_path(pipeline, "readings", "file:///tmp/a/") == "file:///tmp/a/grid-demo/readings"
+
+
+def test_grid_sinks_are_partitioned_parquet_and_tagged_points() -> None:
+    sql = job_sql(load_pipeline(ROOT / "examples" / "grid.yaml"), _wiring())
+    text = "\n".join(sql.ddl)
+    assert "PARTITIONED BY (`year`, `month`, `day`)" in text and "'format' = 'parquet'" in text
+    assert "'sink.rolling-policy.file-size' = '128MB'" in text
+    assert "'sink.rolling-policy.rollover-interval' = '900000 ms'" in text
+    assert "'connector' = 'gridpipe-influxdb'" in text and "'measurement' = 'grid_anomaly'" in text
+    assert "'tag-columns' = 'pipeline,sensor_id,anomaly_type,severity,field'" in text
+    assert "'token'" not in text, "no token option when the environment gives none"
+    readings = next(i for i in sql.inserts if i.startswith("INSERT INTO archive_readings"))
+    assert "EVENT_DATE(r.event_time) AS event_date" in readings and "r.`current`" in readings
+
+
+def test_influx_connection_from_the_environment_lands_in_the_options() -> None:
+    wiring = _wiring(influxdb=InfluxConnection("http://influx:8086", "gridpipe", "secret-token"))
+    text = "\n".join(job_sql(load_pipeline(ROOT / "examples" / "rocket.yaml"), wiring).ddl)
+    assert "'url' = 'http://influx:8086'" in text and "'token' = 'secret-token'" in text
+    assert "'measurement' = 'rocket_anomaly'" in text and "archive_telemetry" in text
+    assert "'tag-columns' = 'pipeline,sensor_id,anomaly_type,severity,parameter'" in text
+    assert "secret-token" not in repr(wiring.influxdb)
+
+
+def test_sinks_off_means_kafka_only() -> None:
+    pipeline = _example("grid", influxdb={"enabled": False}, archive={"enabled": False})
+    sql = job_sql(pipeline, _wiring())
+    assert len(sql.inserts) == 2 and not any("influx" in d or "archive" in d for d in sql.ddl)
+
+
+def test_pipeline_json_is_the_same_document_as_the_file() -> None:
+    path = ROOT / "examples" / "grid.yaml"
+    from_json = _pipeline_from_args(None, json.dumps(yaml.safe_load(path.read_text())))
+    assert from_json == _pipeline_from_args(path, None)
+    with pytest.raises(PipelineInvalid, match="not JSON"):
+        _pipeline_from_args(None, "{nope")
+    with pytest.raises(PipelineInvalid, match="not a JSON object"):
+        _pipeline_from_args(None, "[1]")
+
+
+def test_checkpoint_timeout_bounds() -> None:
+    assert checkpoint_timeout_ms(2_000) == 30_000
+    assert checkpoint_timeout_ms(10_000) == 60_000
+    assert checkpoint_timeout_ms(3_600_000) == 600_000
