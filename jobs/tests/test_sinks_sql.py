@@ -71,7 +71,11 @@ def test_grid_sinks_are_partitioned_parquet_and_tagged_points() -> None:
     assert "'tag-columns' = 'pipeline,sensor_id,anomaly_type,severity,field'" in text
     assert "'token'" not in text, "no token option when the environment gives none"
     readings = next(i for i in sql.inserts if i.startswith("INSERT INTO archive_readings"))
-    assert "EVENT_DATE(r.event_time) AS event_date" in readings and "r.`current`" in readings
+    assert (
+        "EVENT_DATE(event_time) AS event_date" in readings
+        and "r.event_time AS event_time" in readings
+        and "r.`current`" in readings
+    )
 
 
 def test_influx_connection_from_the_environment_lands_in_the_options() -> None:

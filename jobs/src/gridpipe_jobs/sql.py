@@ -245,48 +245,64 @@ def grid_job(pipeline: GridPipeline, wiring: Wiring) -> JobSql:
     return JobSql(ddl + extra_ddl, inserts + extra_inserts)
 
 
-def grid_sinks(pipeline: GridPipeline, wiring: Wiring) -> tuple[list[str], list[str]]:
-    """InfluxDB and archive tables and inserts of a grid job, for the sinks its spec enables."""
+@dataclass(frozen=True)
+class SinkShape:
+    """What differs between the grid and rocket jobs' sinks: the columns each sink takes from the job's views."""
+
+    influx_columns: str  # the influx_sink columns, selected from the alerts view
+    events_dataset: str  # the archive dataset of input events
+    event_columns: list[Column]
+    event_fields: str  # the event columns, selected from events_source
+    events_source: str  # the relation of well-formed events (with kafka_partition/offset and event_time)
+    anomaly_columns: list[Column]
+    anomaly_fields: str  # the anomaly columns, selected from the alerts view
+
+
+def sink_statements(pipeline: GridPipeline, wiring: Wiring, shape: SinkShape) -> tuple[list[str], list[str]]:
+    """InfluxDB and archive tables and inserts of a job, for the sinks its spec enables."""
     sinks = pipeline.spec.sinks
-    name = pipeline.metadata.name
     ddl: list[str] = []
     inserts: list[str] = []
     if sinks.influxdb.enabled:
         ddl.append(influx_table(pipeline, wiring.influxdb, _dead_letter_target(pipeline, wiring)))
-        inserts.append(
-            f"INSERT INTO influx_sink SELECT {literal(name)}, meter_id, anomaly_type, severity, event_time, observed,"
-            " deviation, threshold, mean, stddev, samples, window_ms, field, alert_id FROM alerts"
-        )
+        inserts.append(f"INSERT INTO influx_sink SELECT {shape.influx_columns} FROM alerts")
     if sinks.archive.enabled:
-        readings = event_columns(wiring.reading_schema)
         kafka = [Column("kafka_partition", "INT"), Column("kafka_offset", "BIGINT")]
-        ddl.append(
-            archive_table(
-                "archive_readings",
-                readings + kafka,
-                archive_path(pipeline, "readings", wiring.archive_root),
-                sinks.archive,
+        events_table = f"archive_{shape.events_dataset}"
+        for table, dataset, columns in (
+            (events_table, shape.events_dataset, shape.event_columns + kafka),
+            ("archive_anomalies", "anomalies", shape.anomaly_columns),
+        ):
+            ddl.append(
+                archive_table(table, columns, archive_path(pipeline, dataset, wiring.archive_root), sinks.archive)
             )
-        )
-        fields = ", ".join(f"r.{_DECODED_NAMES.get(c.name, c.name)}" for c in readings)
         inserts.append(
-            f"INSERT INTO archive_readings SELECT {fields}, `partition`, `offset`, {DATE_PARTITIONS}"
-            f" FROM {dated('(SELECT * FROM decoded WHERE r.reason IS NULL)', 'r.event_time')}"
-        )
-        ddl.append(
-            archive_table(
-                "archive_anomalies",
-                GRID_ANOMALY_COLUMNS,
-                archive_path(pipeline, "anomalies", wiring.archive_root),
-                sinks.archive,
-            )
+            f"INSERT INTO {events_table} SELECT {shape.event_fields}, kafka_partition, kafka_offset, {DATE_PARTITIONS}"
+            f" FROM {dated(shape.events_source, 'event_time')}"
         )
         inserts.append(
-            f"INSERT INTO archive_anomalies SELECT alert_id, {literal(name)}, meter_id, event_time, anomaly_type,"
-            " severity, field, observed, threshold, deviation, mean, stddev, samples, window_ms, description,"
-            f" {DATE_PARTITIONS} FROM {dated('alerts', 'event_time')}"
+            f"INSERT INTO archive_anomalies SELECT {shape.anomaly_fields}, {DATE_PARTITIONS}"
+            f" FROM {dated('alerts', 'event_time')}"
         )
     return ddl, inserts
+
+
+def grid_sinks(pipeline: GridPipeline, wiring: Wiring) -> tuple[list[str], list[str]]:
+    name = literal(pipeline.metadata.name)
+    readings = event_columns(wiring.reading_schema)
+    shape = SinkShape(
+        influx_columns=f"{name}, meter_id, anomaly_type, severity, event_time, observed, deviation, threshold, mean,"
+        " stddev, samples, window_ms, field, alert_id",
+        events_dataset="readings",
+        event_columns=readings,
+        event_fields=", ".join(f"r.{_DECODED_NAMES.get(c.name, c.name)}" for c in readings),
+        events_source="(SELECT *, `partition` AS kafka_partition, `offset` AS kafka_offset, r.event_time AS event_time"
+        " FROM decoded WHERE r.reason IS NULL)",
+        anomaly_columns=GRID_ANOMALY_COLUMNS,
+        anomaly_fields=f"alert_id, {name}, meter_id, event_time, anomaly_type, severity, field, observed, threshold,"
+        " deviation, mean, stddev, samples, window_ms, description",
+    )
+    return sink_statements(pipeline, wiring, shape)
 
 
 def _dead_letter_target(pipeline: GridPipeline, wiring: Wiring) -> DeadLetterTarget:
@@ -458,45 +474,18 @@ ROCKET_ANOMALY_COLUMNS = [
 
 
 def rocket_sinks(pipeline: GridPipeline, wiring: Wiring) -> tuple[list[str], list[str]]:
-    sinks = pipeline.spec.sinks
-    name = pipeline.metadata.name
-    ddl: list[str] = []
-    inserts: list[str] = []
-    if sinks.influxdb.enabled:
-        ddl.append(influx_table(pipeline, wiring.influxdb, _dead_letter_target(pipeline, wiring)))
-        inserts.append(
-            f"INSERT INTO influx_sink SELECT {literal(name)}, rocketId, anomalyType, severity, event_time,"
-            " currentValue, expectedRange, affectedParameter, missionTime, totalAnomalies, alertId FROM alerts"
-        )
-    if sinks.archive.enabled:
-        telemetry = event_columns(wiring.telemetry_schema)
-        kafka = [Column("kafka_partition", "INT"), Column("kafka_offset", "BIGINT")]
-        ddl.append(
-            archive_table(
-                "archive_telemetry",
-                telemetry + kafka,
-                archive_path(pipeline, "telemetry", wiring.archive_root),
-                sinks.archive,
-            )
-        )
-        fields = ", ".join(f"`{c.name}`" for c in telemetry)
-        inserts.append(
-            f"INSERT INTO archive_telemetry SELECT {fields}, kafka_partition, kafka_offset, {DATE_PARTITIONS}"
-            f" FROM {dated('telemetry', 'event_time')}"
-        )
-        ddl.append(
-            archive_table(
-                "archive_anomalies",
-                ROCKET_ANOMALY_COLUMNS,
-                archive_path(pipeline, "anomalies", wiring.archive_root),
-                sinks.archive,
-            )
-        )
-        columns = ", ".join(f"`{c.name}`" for c in ROCKET_ANOMALY_COLUMNS)
-        inserts.append(
-            f"INSERT INTO archive_anomalies SELECT {columns}, {DATE_PARTITIONS} FROM {dated('alerts', 'event_time')}"
-        )
-    return ddl, inserts
+    telemetry = event_columns(wiring.telemetry_schema)
+    shape = SinkShape(
+        influx_columns=f"{literal(pipeline.metadata.name)}, rocketId, anomalyType, severity, event_time, currentValue,"
+        " expectedRange, affectedParameter, missionTime, totalAnomalies, alertId",
+        events_dataset="telemetry",
+        event_columns=telemetry,
+        event_fields=", ".join(f"`{c.name}`" for c in telemetry),
+        events_source="telemetry",
+        anomaly_columns=ROCKET_ANOMALY_COLUMNS,
+        anomaly_fields=", ".join(f"`{c.name}`" for c in ROCKET_ANOMALY_COLUMNS),
+    )
+    return sink_statements(pipeline, wiring, shape)
 
 
 def job_sql(pipeline: GridPipeline, wiring: Wiring) -> JobSql:
