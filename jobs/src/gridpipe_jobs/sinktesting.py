@@ -11,13 +11,10 @@ from typing import Any
 import httpx
 
 from gridpipe_jobs.archive import S3Access, dataset_root, open_dataset
-from gridpipe_jobs.sinks import MEASUREMENTS, InfluxConnection
+from gridpipe_jobs.sinks import MEASUREMENTS
 from gridpipe_schemas.pipeline import GridPipeline
+from gridpipe_stack import credentials
 from gridpipe_stack.config import StackConfig
-
-
-def influx_connection(stack: StackConfig) -> InfluxConnection:
-    return InfluxConnection.for_local_stack(stack)
 
 
 def s3_access(stack: StackConfig) -> S3Access:
@@ -29,7 +26,7 @@ def s3_access(stack: StackConfig) -> S3Access:
 
 def flux(stack: StackConfig, query: str) -> list[dict[str, str]]:
     """Rows of a Flux query's CSV answer (one table: end the query with ``group()``)."""
-    influx = influx_connection(stack)
+    influx = credentials.influxdb(stack)
     response = httpx.post(
         f"{influx.url}/api/v2/query",
         params={"org": influx.org},
