@@ -51,7 +51,9 @@ def influx_alerts(stack: StackConfig, pipeline: GridPipeline) -> list[dict[str, 
     spec = pipeline.spec
     rows = flux(
         stack,
-        f'from(bucket: "{spec.sinks.influxdb.bucket}") |> range(start: 0)'
+        # An explicit stop: range() stops at now() by default, hiding the future event times tests write after
+        # midnight UTC (today's midnight + 2 h).
+        f'from(bucket: "{spec.sinks.influxdb.bucket}") |> range(start: 0, stop: 2100-01-01T00:00:00Z)'
         f' |> filter(fn: (r) => r._measurement == "{MEASUREMENTS[spec.profile]}"'
         f' and r.pipeline == "{pipeline.metadata.name}" and r._field == "alert_id")'
         ' |> keep(columns: ["_time", "sensor_id", "anomaly_type", "severity", "_value"]) |> group()',
