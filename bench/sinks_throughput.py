@@ -12,14 +12,12 @@ Run with the dev stack up:  uv run python bench/sinks_throughput.py [--events 20
 from __future__ import annotations
 
 import argparse
-import os
 import time
 
 from common import record
 from pipelines import quiet_cluster, source_records_out, start, unique
 
 from gridpipe_generator.run import Generator, GeneratorConfig
-from gridpipe_jobs.sinks import INFLUX_ORG_ENV, INFLUX_TOKEN_ENV, INFLUX_URL_ENV, InfluxConnection
 from gridpipe_jobs.sinktesting import archive_rows
 from gridpipe_jobs.testing import grid_document
 from gridpipe_schemas.pipeline import GridPipeline, parse_pipeline
@@ -70,11 +68,7 @@ def main() -> None:
     parser.add_argument("--meters", type=int, default=10_000)
     args = parser.parse_args()
     stack = StackConfig.from_env()
-    # pipelines.start submits with the InfluxDB settings of this process's environment (the jobs contract).
-    influx = InfluxConnection.for_local_stack(stack)
-    os.environ.update(
-        {INFLUX_URL_ENV: str(influx.url), INFLUX_ORG_ENV: str(influx.org), INFLUX_TOKEN_ENV: str(influx.token)}
-    )
+    # The stack's TaskManager has GRIDPIPE_INFLUXDB_URL/ORG/TOKEN in its environment: the sink needs no options.
     cancelled = quiet_cluster(stack)
     topic = unique("bench-sinks") + "-readings"
     detection = _variant(unique("bench-detect"), topic, sinks=False)

@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from gridpipe_jobs.job import _pipeline_from_args, checkpoint_timeout_ms
-from gridpipe_jobs.sinks import InfluxConnection, archive_path, event_columns
+from gridpipe_jobs.sinks import InfluxEndpoint, archive_path, event_columns
 from gridpipe_jobs.sql import Wiring, job_sql
 from gridpipe_schemas.catalog import avro
 from gridpipe_schemas.pipeline import GridPipeline, PipelineInvalid, load_pipeline, parse_pipeline
@@ -69,7 +69,7 @@ def test_grid_sinks_are_partitioned_parquet_and_tagged_points() -> None:
     assert "'sink.rolling-policy.rollover-interval' = '900000 ms'" in text
     assert "'connector' = 'gridpipe-influxdb'" in text and "'measurement' = 'grid_anomaly'" in text
     assert "'tag-columns' = 'pipeline,sensor_id,anomaly_type,severity,field'" in text
-    assert "'token'" not in text, "no token option when the environment gives none"
+    assert "'token'" not in text and "'url'" not in text, "no connection options when the environment gives none"
     readings = next(i for i in sql.inserts if i.startswith("INSERT INTO archive_readings"))
     assert (
         "EVENT_DATE(event_time) AS event_date" in readings
@@ -78,13 +78,16 @@ def test_grid_sinks_are_partitioned_parquet_and_tagged_points() -> None:
     )
 
 
-def test_influx_connection_from_the_environment_lands_in_the_options() -> None:
-    wiring = _wiring(influxdb=InfluxConnection("http://influx:8086", "gridpipe", "secret-token"))
+def test_influx_url_and_org_land_in_the_options_and_never_the_token(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GRIDPIPE_INFLUXDB_URL", "http://influx:8086")
+    monkeypatch.setenv("GRIDPIPE_INFLUXDB_ORG", "gridpipe")
+    monkeypatch.setenv("GRIDPIPE_INFLUXDB_TOKEN", "secret-token")
+    wiring = _wiring(influxdb=InfluxEndpoint.from_env())
     text = "\n".join(job_sql(load_pipeline(ROOT / "examples" / "rocket.yaml"), wiring).ddl)
-    assert "'url' = 'http://influx:8086'" in text and "'token' = 'secret-token'" in text
+    assert "'url' = 'http://influx:8086'" in text and "'org' = 'gridpipe'" in text
+    assert "secret-token" not in text and "'token'" not in text
     assert "'measurement' = 'rocket_anomaly'" in text and "archive_telemetry" in text
     assert "'tag-columns' = 'pipeline,sensor_id,anomaly_type,severity,parameter'" in text
-    assert "secret-token" not in repr(wiring.influxdb)
 
 
 def test_sinks_off_means_kafka_only() -> None:

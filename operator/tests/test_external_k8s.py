@@ -10,10 +10,9 @@ from typing import Any
 import pytest
 from pyarrow import fs
 
-from gridpipe_operator import external
-from gridpipe_operator.connections import InfluxConnection, S3Connection
 from gridpipe_operator.testing import OperatorProcess
 from gridpipe_schemas.registry import SchemaRegistry
+from gridpipe_schemas.resources import InfluxBuckets, InfluxConnection, S3Connection, s3_filesystem
 from gridpipe_stack import credentials
 from gridpipe_stack.config import StackConfig
 
@@ -59,14 +58,14 @@ def stored_document(namespace: str, deletion_policy: str = "Retain") -> dict[str
     }
 
 
-def influx_of(cfg: StackConfig) -> external.InfluxBuckets:
+def influx_of(cfg: StackConfig) -> InfluxBuckets:
     c = credentials.influxdb(cfg)
-    return external.InfluxBuckets(InfluxConnection(c.url, c.org, c.token))
+    return InfluxBuckets(InfluxConnection(c.url, c.org, c.token))
 
 
 def s3_of(cfg: StackConfig) -> Any:
     c = credentials.s3(cfg)
-    return external.s3_filesystem(S3Connection(c.endpoint, c.access_key, c.secret_key, c.region))
+    return s3_filesystem(S3Connection(c.endpoint, c.access_key, c.secret_key, c.region))
 
 
 def externals_ready(api: Api) -> bool:

@@ -9,7 +9,8 @@ import typer
 
 from gridpipe_jobs.functions_jar import FunctionsJarError, functions_jar
 from gridpipe_jobs.job import Endpoints, job_name, submit
-from gridpipe_jobs.sinks import InfluxConnection, archive_path
+from gridpipe_jobs.sinks import InfluxEndpoint, archive_path
+from gridpipe_jobs.stackresources import ensure_local_resources
 from gridpipe_jobs.topics import ensure_topics
 from gridpipe_schemas.pipeline import PipelineInvalid, load_pipeline, with_env_thresholds
 from gridpipe_schemas.registry import RegistryError
@@ -34,6 +35,7 @@ def run(
         created = ensure_topics(pipeline, cfg.kafka_bootstrap)
         if created:
             typer.echo(f"created topics: {', '.join(created)}")
+        ensure_local_resources(pipeline, cfg, typer.echo)
         running = flinksql.running_job_id(cfg, job_name(pipeline))
         if running and not replace:
             _fail(
@@ -48,7 +50,7 @@ def run(
         typer.echo(f"{file}: valid; submitting {job_name(pipeline)} to Flink at {cfg.flink_url}…")
         job_id = submit(
             pipeline,
-            Endpoints(cfg.kafka_bootstrap, cfg.registry_url, InfluxConnection.for_local_stack(cfg)),
+            Endpoints(cfg.kafka_bootstrap, cfg.registry_url, InfluxEndpoint.for_local_stack(cfg)),
             {"execution.target": "remote", "rest.address": HOST, "rest.port": str(cfg.ports.flink_rest)},
         )
         flinksql.wait_for_state(cfg, job_id, "RUNNING", timeout=120)

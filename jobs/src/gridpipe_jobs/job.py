@@ -10,8 +10,9 @@ from pathlib import Path
 from typing import Any
 
 from gridpipe_jobs.functions_jar import functions_jar
-from gridpipe_jobs.sinks import InfluxConnection
+from gridpipe_jobs.sinks import InfluxEndpoint
 from gridpipe_jobs.sql import JobSql, Wiring, job_sql
+from gridpipe_schemas import resources
 from gridpipe_schemas.catalog import avro
 from gridpipe_schemas.pipeline import (
     GridPipeline,
@@ -21,17 +22,16 @@ from gridpipe_schemas.pipeline import (
     parse_pipeline,
     with_env_thresholds,
 )
-from gridpipe_schemas.registry import SchemaRegistry
-from gridpipe_schemas.subjects import PipelineKind, PipelineTopics, subjects_for
 
 
 @dataclass(frozen=True)
 class Endpoints:
-    """Where the job connects. InfluxDB settings default to GRIDPIPE_INFLUXDB_* of the submitting process."""
+    """Where the job connects. InfluxDB URL/org default to GRIDPIPE_INFLUXDB_URL/ORG of the submitting process; the
+    token is never passed: the TaskManager's InfluxDB writer reads it from its own environment."""
 
     bootstrap: str
     registry_url: str
-    influxdb: InfluxConnection | None = None
+    influxdb: InfluxEndpoint | None = None
     archive_root: str | None = None
 
 
@@ -41,11 +41,7 @@ def job_name(pipeline: GridPipeline) -> str:
 
 def register_schemas(pipeline: GridPipeline, registry_url: str) -> dict[str, int]:
     """Register every subject the pipeline uses (idempotent); return subject -> schema id."""
-    spec = pipeline.spec
-    topics = PipelineTopics(spec.source.topic, spec.outputs.anomalies_topic, spec.outputs.dead_letter_topic)
-    with SchemaRegistry(registry_url) as registry:
-        done = registry.register_all(subjects_for(PipelineKind(spec.profile), topics))
-    return {r.subject: r.schema_id for r in done}
+    return {r.subject: r.schema_id for r in resources.register_schemas(pipeline, registry_url, timeout=10.0)}
 
 
 def wiring(pipeline: GridPipeline, endpoints: Endpoints) -> Wiring:
@@ -59,7 +55,7 @@ def wiring(pipeline: GridPipeline, endpoints: Endpoints) -> Wiring:
         dead_letter_schema_id=ids[f"{pipeline.spec.outputs.dead_letter_topic}-value"],
         dead_letter_schema=avro("DeadLetter").text,
         telemetry_schema=avro("TelemetryMessage").text,
-        influxdb=endpoints.influxdb or InfluxConnection.from_env(),
+        influxdb=endpoints.influxdb or InfluxEndpoint.from_env(),
         archive_root=endpoints.archive_root,
     )
 

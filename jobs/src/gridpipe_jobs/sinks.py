@@ -7,15 +7,15 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from gridpipe_schemas.pipeline import ArchiveSink, GridPipeline, duration_ms
 from gridpipe_stack.config import StackConfig
+from gridpipe_stack.credentials import INFLUXDB_ORG
 
 INFLUX_URL_ENV = "GRIDPIPE_INFLUXDB_URL"
 INFLUX_ORG_ENV = "GRIDPIPE_INFLUXDB_ORG"
-INFLUX_TOKEN_ENV = "GRIDPIPE_INFLUXDB_TOKEN"  # noqa: S105 -- the name of the variable, not a token
 MEASUREMENTS = {"grid": "grid_anomaly", "rocket": "rocket_anomaly"}
 INFLUX_TAGS = ("pipeline", "sensor_id", "anomaly_type", "severity")
 # A point is its measurement, tags and time: the measured quantity must be a tag too, or two rules of one anomaly
@@ -25,28 +25,25 @@ PARTITION_COLUMNS = ("year", "month", "day")
 
 
 @dataclass(frozen=True)
-class InfluxConnection:
-    """InfluxDB URL, organisation and token; any left unset is read from the TaskManager's environment instead."""
+class InfluxEndpoint:
+    """InfluxDB URL and organisation for the sink's options; either left unset is read on the TaskManager instead.
+
+    No token: table options end up in the job graph. The writer reads GRIDPIPE_INFLUXDB_TOKEN from the TaskManager's
+    environment, and only from there."""
 
     url: str | None = None
     org: str | None = None
-    token: str | None = field(default=None, repr=False)
 
     @classmethod
-    def from_env(cls, env: dict[str, str] | None = None) -> InfluxConnection:
+    def from_env(cls, env: dict[str, str] | None = None) -> InfluxEndpoint:
         source = os.environ if env is None else env
-        return cls(source.get(INFLUX_URL_ENV), source.get(INFLUX_ORG_ENV), source.get(INFLUX_TOKEN_ENV))
+        return cls(source.get(INFLUX_URL_ENV), source.get(INFLUX_ORG_ENV))
 
     @classmethod
-    def for_local_stack(cls, stack: StackConfig) -> InfluxConnection:
-        """GRIDPIPE_INFLUXDB_* where set, else the local stack's InfluxDB (its session cluster has no such env)."""
-        from gridpipe_stack import credentials
-
+    def for_local_stack(cls, stack: StackConfig) -> InfluxEndpoint:
+        """GRIDPIPE_INFLUXDB_URL/ORG where set, else the local stack's InfluxDB."""
         env = cls.from_env()
-        if env.url and env.org and env.token:
-            return env
-        stored = credentials.influxdb(stack)
-        return cls(env.url or stored.url, env.org or stored.org, env.token or stored.token)
+        return cls(env.url or stack.influxdb_url, env.org or INFLUXDB_ORG)
 
 
 def quote(text: str) -> str:
@@ -184,7 +181,7 @@ def influx_columns(profile: str) -> list[Column]:
     ]
 
 
-def influx_table(pipeline: GridPipeline, connection: InfluxConnection, dead_letters: DeadLetterTarget) -> str:
+def influx_table(pipeline: GridPipeline, endpoint: InfluxEndpoint, dead_letters: DeadLetterTarget) -> str:
     spec = pipeline.spec
     settings = {
         "connector": "gridpipe-influxdb",
@@ -200,7 +197,7 @@ def influx_table(pipeline: GridPipeline, connection: InfluxConnection, dead_lett
         "dead-letter.pipeline": pipeline.metadata.name,
         "dead-letter.source-topic": spec.outputs.anomalies_topic,
     }
-    for key, value in (("url", connection.url), ("org", connection.org), ("token", connection.token)):
+    for key, value in (("url", endpoint.url), ("org", endpoint.org)):
         if value:
             settings[key] = value
     columns = ", ".join(c.ddl() for c in influx_columns(spec.profile))

@@ -11,13 +11,10 @@ from typing import Any
 import httpx
 
 from gridpipe_jobs.archive import S3Access, dataset_root, open_dataset
-from gridpipe_jobs.sinks import MEASUREMENTS, InfluxConnection
+from gridpipe_jobs.sinks import MEASUREMENTS
 from gridpipe_schemas.pipeline import GridPipeline
+from gridpipe_stack import credentials
 from gridpipe_stack.config import StackConfig
-
-
-def influx_connection(stack: StackConfig) -> InfluxConnection:
-    return InfluxConnection.for_local_stack(stack)
 
 
 def s3_access(stack: StackConfig) -> S3Access:
@@ -29,7 +26,7 @@ def s3_access(stack: StackConfig) -> S3Access:
 
 def flux(stack: StackConfig, query: str) -> list[dict[str, str]]:
     """Rows of a Flux query's CSV answer (one table: end the query with ``group()``)."""
-    influx = influx_connection(stack)
+    influx = credentials.influxdb(stack)
     response = httpx.post(
         f"{influx.url}/api/v2/query",
         params={"org": influx.org},
@@ -54,7 +51,9 @@ def influx_alerts(stack: StackConfig, pipeline: GridPipeline) -> list[dict[str, 
     spec = pipeline.spec
     rows = flux(
         stack,
-        f'from(bucket: "{spec.sinks.influxdb.bucket}") |> range(start: 0)'
+        # An explicit stop: range() stops at now() by default, hiding the future event times tests write after
+        # midnight UTC (today's midnight + 2 h).
+        f'from(bucket: "{spec.sinks.influxdb.bucket}") |> range(start: 0, stop: 2100-01-01T00:00:00Z)'
         f' |> filter(fn: (r) => r._measurement == "{MEASUREMENTS[spec.profile]}"'
         f' and r.pipeline == "{pipeline.metadata.name}" and r._field == "alert_id")'
         ' |> keep(columns: ["_time", "sensor_id", "anomaly_type", "severity", "_value"]) |> group()',

@@ -22,7 +22,7 @@ from gridpipe_jobs.sinks import (
     DATE_PARTITIONS,
     Column,
     DeadLetterTarget,
-    InfluxConnection,
+    InfluxEndpoint,
     archive_path,
     archive_table,
     dated,
@@ -68,7 +68,7 @@ class Wiring:
     dead_letter_schema_id: int
     dead_letter_schema: str
     telemetry_schema: str = ""
-    influxdb: InfluxConnection = dataclasses.field(default_factory=InfluxConnection)
+    influxdb: InfluxEndpoint = dataclasses.field(default_factory=InfluxEndpoint)
     # Where archive paths start instead of s3://<bucket> (a file:// URI in tests of the SQL alone).
     archive_root: str | None = None
 

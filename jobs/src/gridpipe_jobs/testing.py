@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from gridpipe_jobs.job import Endpoints, submit
-from gridpipe_jobs.sinks import InfluxConnection
+from gridpipe_jobs.sinks import InfluxEndpoint
 from gridpipe_jobs.topics import ensure_topics
 from gridpipe_schemas.pipeline import GridPipeline, parse_pipeline
 from gridpipe_stack import flinksql
@@ -74,7 +74,7 @@ def run_pipeline(local_stack: StackConfig) -> Iterator[Callable[[dict[str, Any]]
         job_id = submit(
             pipeline,
             Endpoints(
-                local_stack.kafka_bootstrap, local_stack.registry_url, InfluxConnection.for_local_stack(local_stack)
+                local_stack.kafka_bootstrap, local_stack.registry_url, InfluxEndpoint.for_local_stack(local_stack)
             ),
             {"execution.target": "remote", "rest.address": HOST, "rest.port": str(local_stack.ports.flink_rest)},
         )

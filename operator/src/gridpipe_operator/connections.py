@@ -10,6 +10,8 @@ import base64
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from gridpipe_schemas.resources import InfluxConnection, S3Connection
+
 REQUIRED_KEYS = (
     "KAFKA_BOOTSTRAP_SERVERS",
     "SCHEMA_REGISTRY_URL",
@@ -22,27 +24,6 @@ INFLUX_KEYS = ("GRIDPIPE_INFLUXDB_URL", "GRIDPIPE_INFLUXDB_ORG", "GRIDPIPE_INFLU
 
 class ConnectionsInvalid(ValueError):
     """The connections Secret is missing or lacks keys; the message names the Secret, the keys and the fix."""
-
-
-@dataclass(frozen=True)
-class InfluxConnection:
-    url: str
-    org: str
-    token: str
-
-    def __repr__(self) -> str:
-        return f"InfluxConnection(url={self.url!r}, org={self.org!r}, token=<hidden>)"
-
-
-@dataclass(frozen=True)
-class S3Connection:
-    endpoint: str
-    access_key: str
-    secret_key: str
-    region: str
-
-    def __repr__(self) -> str:
-        return f"S3Connection(endpoint={self.endpoint!r}, region={self.region!r}, keys=<hidden>)"
 
 
 @dataclass(frozen=True)

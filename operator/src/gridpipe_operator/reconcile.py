@@ -40,6 +40,7 @@ from gridpipe_operator.status import (
     same_status,
     status_for,
 )
+from gridpipe_schemas import resources
 from gridpipe_schemas.pipeline import GridPipeline, PipelineInvalid, parse_pipeline
 
 log = logging.getLogger("gridpipe_operator.reconcile")
@@ -187,12 +188,11 @@ def _ensure_storage(pipeline: GridPipeline, op: Operator, connections: Connectio
     sinks = pipeline.spec.sinks
     done: list[str] = []
     try:
-        filesystem = external.s3_filesystem(connections.s3)
-        done.append(
-            f"state s3://{op.settings.state_bucket} {external.ensure_s3_location(filesystem, op.settings.state_bucket)}"
-        )
+        filesystem = resources.s3_filesystem(connections.s3)
+        state = resources.ensure_s3_location(filesystem, op.settings.state_bucket)
+        done.append(f"state s3://{op.settings.state_bucket} {state}")
         if sinks.archive.enabled:
-            what = external.ensure_s3_location(filesystem, sinks.archive.bucket, sinks.archive.prefix)
+            what = resources.ensure_s3_location(filesystem, sinks.archive.bucket, sinks.archive.prefix)
             done.append(f"archive s3://{sinks.archive.bucket}/{sinks.archive.prefix} {what}")
     except OSError as error:
         return Outcome(False, "S3Error", f"S3 at {connections.s3.endpoint}: {error}")
@@ -205,9 +205,9 @@ def _ensure_storage(pipeline: GridPipeline, op: Operator, connections: Connectio
                 "lacks GRIDPIPE_INFLUXDB_URL/ORG/TOKEN -- fix: add them",
             )
         try:
-            with external.InfluxBuckets(connections.influxdb) as influx:
-                what = influx.ensure(sinks.influxdb.bucket, external.retention_seconds(pipeline))
-        except external.InfluxError as error:
+            with resources.InfluxBuckets(connections.influxdb) as influx:
+                what = influx.ensure(sinks.influxdb.bucket, resources.retention_seconds(pipeline))
+        except resources.InfluxError as error:
             return Outcome(False, "InfluxDBError", str(error))
         done.append(f"InfluxDB bucket {sinks.influxdb.bucket} {what}")
     return Outcome(True, "Ready", "; ".join(done))
@@ -408,17 +408,17 @@ def delete_data(op: Operator, body: dict[str, Any]) -> list[str]:
     sinks, owner, done = pipeline.spec.sinks, owner_of(body), []
     try:
         if sinks.influxdb.enabled and connections.influxdb is not None and not influx_shared:
-            with external.InfluxBuckets(connections.influxdb) as influx:
+            with resources.InfluxBuckets(connections.influxdb) as influx:
                 if influx.delete(sinks.influxdb.bucket):
                     done.append(f"InfluxDB bucket {sinks.influxdb.bucket}")
-        filesystem = external.s3_filesystem(connections.s3)
+        filesystem = resources.s3_filesystem(connections.s3)
         if sinks.archive.enabled and not archive_shared:
-            external.delete_s3_prefix(filesystem, sinks.archive.bucket, sinks.archive.prefix)
+            resources.delete_s3_prefix(filesystem, sinks.archive.bucket, sinks.archive.prefix)
             done.append(f"s3://{sinks.archive.bucket}/{sinks.archive.prefix}")
         state = state_prefix(owner, op.settings.platform(bootstrap_servers="", schema_registry_url="", s3_endpoint=""))
         bucket, _, prefix = state.removeprefix("s3://").partition("/")
-        external.delete_s3_prefix(filesystem, bucket, prefix)
+        resources.delete_s3_prefix(filesystem, bucket, prefix)
         done.append(state)
-    except (external.InfluxError, OSError) as error:
+    except (resources.InfluxError, OSError) as error:
         raise RetryLater(f"could not delete the data of {owner.namespace}/{owner.name}: {error}", delay=15) from error
     return done

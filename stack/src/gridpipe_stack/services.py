@@ -241,6 +241,9 @@ def _flink(cfg: StackConfig, inst: Installation, java: Java) -> list[Service]:
         "FLINK_CONF_DIR": str(conf),
         "FLINK_LOG_DIR": str(cfg.logs_dir / "flink"),
         "FLINK_PID_DIR": str(cfg.run_dir),
+        # The InfluxDB sink's writer reads its token here, on the TaskManager: it never travels in the job graph.
+        # (supervisord's config, which then holds it, is written owner-only.)
+        **credentials.job_environment(cfg),
     }
     for directory in (cfg.logs_dir / "flink", cfg.data_dir / "flink" / "web", cfg.data_dir / "flink" / "tmp"):
         directory.mkdir(parents=True, exist_ok=True)

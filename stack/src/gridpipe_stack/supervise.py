@@ -24,6 +24,7 @@ from typing import Any
 from supervisor.xmlrpc import SupervisorTransport
 
 from gridpipe_stack.config import HOST, StackConfig
+from gridpipe_stack.credentials import write_private
 from gridpipe_stack.errors import StackError
 from gridpipe_stack.services import Service
 
@@ -128,7 +129,8 @@ class Supervisor:
             return False
 
     def start_daemon(self, services: list[Service]) -> None:
-        self.conf.write_text(render_supervisor_conf(self.cfg, services))
+        # Services' environments hold secrets (the InfluxDB token of the Flink processes): owner-only.
+        write_private(self.conf, render_supervisor_conf(self.cfg, services))
         self.order_file.write_text("".join(f"{s.name}\n" for s in services))
         self.socket.unlink(missing_ok=True)
         subprocess.run(

@@ -44,6 +44,10 @@ public final class DeadLetters implements AutoCloseable {
         this.producer = new KafkaProducer<>(config, new ByteArraySerializer(), new ByteArraySerializer());
     }
 
+    public String topic() {
+        return target.topic();
+    }
+
     public void send(List<PointMapping.Point> points, WriteOutcome outcome, long now) throws IOException {
         rethrow();
         for (PointMapping.Point point : points) {

@@ -22,7 +22,7 @@ public final class InfluxDbSink implements Sink<RowData> {
 
     @Override
     public SinkWriter<RowData> createWriter(WriterInitContext context) throws IOException {
-        return new InfluxDbWriter(connection.resolved(System.getenv()), mapping, new DeadLetters(deadLetters),
+        return new InfluxDbWriter(connection, connection.resolve(System.getenv()), mapping, new DeadLetters(deadLetters),
                 context.metricGroup(), context.getProcessingTimeService());
     }
 }

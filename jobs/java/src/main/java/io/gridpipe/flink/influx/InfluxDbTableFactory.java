@@ -8,6 +8,7 @@ import java.util.Set;
 import org.apache.flink.configuration.ConfigOption;
 import org.apache.flink.configuration.ConfigOptions;
 import org.apache.flink.configuration.ReadableConfig;
+import org.apache.flink.table.api.ValidationException;
 import org.apache.flink.table.catalog.Column;
 import org.apache.flink.table.catalog.ResolvedSchema;
 import org.apache.flink.table.connector.ChangelogMode;
@@ -27,8 +28,10 @@ public final class InfluxDbTableFactory implements DynamicTableSinkFactory {
 
     static final ConfigOption<String> URL = ConfigOptions.key("url").stringType().noDefaultValue()
             .withDescription("InfluxDB base URL; default: env " + Connection.URL_ENV + " of the TaskManager");
-    static final ConfigOption<String> ORG = ConfigOptions.key("org").stringType().noDefaultValue();
-    static final ConfigOption<String> TOKEN = ConfigOptions.key("token").stringType().noDefaultValue();
+    static final ConfigOption<String> ORG = ConfigOptions.key("org").stringType().noDefaultValue()
+            .withDescription("InfluxDB organisation; default: env " + Connection.ORG_ENV + " of the TaskManager");
+    /** Refused: a token in the options would sit in the job graph. The writer reads it from its environment. */
+    static final String TOKEN_OPTION = "token";
     static final ConfigOption<String> BUCKET = ConfigOptions.key("bucket").stringType().noDefaultValue();
     static final ConfigOption<String> MEASUREMENT = ConfigOptions.key("measurement").stringType().noDefaultValue();
     static final ConfigOption<String> TAGS = ConfigOptions.key("tag-columns").stringType().noDefaultValue();
@@ -68,12 +71,17 @@ public final class InfluxDbTableFactory implements DynamicTableSinkFactory {
 
     @Override
     public Set<ConfigOption<?>> optionalOptions() {
-        return Set.of(URL, ORG, TOKEN, KEY, BATCH_SIZE, FLUSH_INTERVAL, REQUEST_TIMEOUT, MAX_RETRIES, INITIAL_DELAY,
+        return Set.of(URL, ORG, KEY, BATCH_SIZE, FLUSH_INTERVAL, REQUEST_TIMEOUT, MAX_RETRIES, INITIAL_DELAY,
                 MAX_DELAY);
     }
 
     @Override
     public DynamicTableSink createDynamicTableSink(Context context) {
+        if (context.getCatalogTable().getOptions().containsKey(TOKEN_OPTION)) {
+            throw new ValidationException("the gridpipe-influxdb table option 'token' is not accepted: it would put "
+                    + "the token into the job graph -- fix: remove it and set " + Connection.TOKEN_ENV
+                    + " in the TaskManager's environment");
+        }
         FactoryUtil.TableFactoryHelper helper = FactoryUtil.createTableFactoryHelper(this, context);
         helper.validate();
         ReadableConfig options = helper.getOptions();
@@ -87,7 +95,7 @@ public final class InfluxDbTableFactory implements DynamicTableSinkFactory {
                 options.get(MEASUREMENT), names, types, tags, options.get(TIME), options.getOptional(KEY).orElse(null));
         Connection connection = new Connection(
                 options.getOptional(URL).orElse(null), options.getOptional(ORG).orElse(null),
-                options.getOptional(TOKEN).orElse(null), options.get(BUCKET), options.get(BATCH_SIZE),
+                options.get(BUCKET), options.get(BATCH_SIZE),
                 options.get(FLUSH_INTERVAL), options.get(REQUEST_TIMEOUT),
                 new Backoff(options.get(INITIAL_DELAY), options.get(MAX_DELAY), options.get(MAX_RETRIES)));
         DeadLetters.Target deadLetters = new DeadLetters.Target(

@@ -21,17 +21,24 @@ import org.apache.flink.metrics.Counter;
 import org.apache.flink.metrics.MetricGroup;
 import org.apache.flink.metrics.ThreadSafeSimpleCounter;
 import org.apache.flink.table.data.RowData;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * Batches points and writes them to {@code /api/v2/write} from one sender thread, so the task thread (and with it the
  * Kafka anomaly output) only waits when {@value #MAX_IN_FLIGHT} batches are already queued, or at a checkpoint:
  * {@link #flush} (called before the checkpoint barrier is forwarded) returns only when every batch is written or
  * dead-lettered and the dead letters are acknowledged, so a completed checkpoint never covers an unwritten point.
+ *
+ * <p>Without a URL, organisation or token in the TaskManager's environment nothing can be written: the writer logs
+ * the problem once as an error and dead-letters every point with it as the reason, and the job keeps running.
  */
 public final class InfluxDbWriter implements SinkWriter<RowData> {
     static final int MAX_IN_FLIGHT = 4;
+    private static final Logger LOG = LoggerFactory.getLogger(InfluxDbWriter.class);
 
     private final Connection connection;
+    private final Connection.Resolved target;
     private final PointMapping mapping;
     private final DeadLetters deadLetters;
     private final ProcessingTimeService timers;
@@ -45,15 +52,20 @@ public final class InfluxDbWriter implements SinkWriter<RowData> {
     private final Counter deadLettered;
     private List<PointMapping.Point> batch = new ArrayList<>();
 
-    InfluxDbWriter(Connection connection, PointMapping mapping, DeadLetters deadLetters, MetricGroup metrics,
-                   ProcessingTimeService timers) {
+    InfluxDbWriter(Connection connection, Connection.Resolved target, PointMapping mapping, DeadLetters deadLetters,
+                   MetricGroup metrics, ProcessingTimeService timers) {
         this.connection = connection;
+        this.target = target;
         this.mapping = mapping;
         this.deadLetters = deadLetters;
         this.timers = timers;
         this.http = HttpClient.newBuilder().connectTimeout(connection.requestTimeout()).build();
-        this.writeUri = URI.create(connection.url().replaceAll("/+$", "") + "/api/v2/write?org="
-                + encode(connection.org()) + "&bucket=" + encode(connection.bucket()) + "&precision=ms");
+        this.writeUri = target.usable() ? URI.create(target.url().replaceAll("/+$", "") + "/api/v2/write?org="
+                + encode(target.org()) + "&bucket=" + encode(connection.bucket()) + "&precision=ms") : null;
+        if (!target.usable()) {
+            LOG.error("{}; until then every point goes to the dead-letter topic {}", target.problem(),
+                    deadLetters.topic());
+        }
         this.sender = Executors.newSingleThreadExecutor(task -> {
             Thread thread = new Thread(task, "gridpipe-influxdb-sender");
             thread.setDaemon(true);
@@ -126,6 +138,12 @@ public final class InfluxDbWriter implements SinkWriter<RowData> {
 
     /** Runs on the sender thread: write with retries, then dead-letter what could not be written. */
     private void deliver(List<PointMapping.Point> points) throws IOException, InterruptedException {
+        if (!target.usable()) {
+            failures.inc();
+            deadLetters.send(points, WriteOutcome.notConfigured(target.problem()), System.currentTimeMillis());
+            deadLettered.inc(points.size());
+            return;
+        }
         String body = String.join("\n", points.stream().map(PointMapping.Point::line).toList());
         WriteOutcome outcome = post(body);
         Backoff backoff = connection.backoff();
@@ -148,7 +166,7 @@ public final class InfluxDbWriter implements SinkWriter<RowData> {
     private WriteOutcome post(String body) throws InterruptedException {
         HttpRequest request = HttpRequest.newBuilder(writeUri)
                 .timeout(connection.requestTimeout())
-                .header("Authorization", "Token " + connection.token())
+                .header("Authorization", "Token " + target.token())
                 .header("Content-Type", "text/plain; charset=utf-8")
                 .POST(HttpRequest.BodyPublishers.ofString(body, StandardCharsets.UTF_8))
                 .build();
@@ -156,7 +174,7 @@ public final class InfluxDbWriter implements SinkWriter<RowData> {
             HttpResponse<String> response = http.send(request, HttpResponse.BodyHandlers.ofString());
             return WriteOutcome.ofStatus(response.statusCode(), response.body());
         } catch (IOException unreachable) {
-            return WriteOutcome.ofException(connection.url(), unreachable);
+            return WriteOutcome.ofException(target.url(), unreachable);
         }
     }
 

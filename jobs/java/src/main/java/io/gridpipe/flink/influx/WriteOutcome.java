@@ -26,6 +26,11 @@ public record WriteOutcome(Kind kind, String errorClass, String message) {
                 "InfluxDB at " + url + " unreachable: " + abbreviate(detail));
     }
 
+    /** The writer lacks its URL, organisation or token ({@code problem} says which and the fix): not retried. */
+    public static WriteOutcome notConfigured(String problem) {
+        return new WriteOutcome(Kind.PERMANENT, "InfluxDBNotConfigured", problem);
+    }
+
     /** The same outcome, its message saying how many attempts it took. */
     public WriteOutcome after(int attempts) {
         return new WriteOutcome(kind, errorClass, message + " (gave up after " + attempts + " attempt"
