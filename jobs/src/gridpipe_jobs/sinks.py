@@ -113,6 +113,8 @@ def archive_table(name: str, columns: list[Column], path: str, archive: ArchiveS
         "path": path,
         "format": "parquet",
         "parquet.compression": "SNAPPY",
+        # Mostly unique doubles: dictionaries cost the writer CPU and fall back to plain anyway (docs/sinks.md).
+        "parquet.enable.dictionary": "false",
         # int64 timestamps in UTC: what pyarrow and DuckDB read as timestamps without a time-zone guess.
         "parquet.write.int64.timestamp": "true",
         "parquet.timestamp.time.unit": "millis",
