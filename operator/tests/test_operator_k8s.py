@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 from kubernetes import client
 
-from gridpipe_operator.render import Owner, Platform, render_children
+from gridpipe_operator.render import Owner, render_children
+from gridpipe_operator.settings import Settings
 from gridpipe_operator.testing import OperatorProcess
 from gridpipe_schemas.pipeline import parse_pipeline
 from gridpipe_stack.kube.cluster import KubeCluster
@@ -68,11 +69,8 @@ def test_children_appear_within_two_seconds_with_the_rendered_spec(api: Api, run
     found = wait_for(lambda: all_children(api, "grid-a"), "all four children")
     elapsed = time.monotonic() - start
     assert elapsed < CHILD_DEADLINE, f"children took {elapsed:.2f}s"
-    platform = Platform(
-        bootstrap_servers="kafka:9092",
-        schema_registry_url=f"{UNREACHABLE}/apis/ccompat/v7",
-        s3_endpoint=UNREACHABLE,
-        topic_replicas=1,
+    platform = Settings(topic_replicas=1).platform(
+        bootstrap_servers="kafka:9092", schema_registry_url=f"{UNREACHABLE}/apis/ccompat/v7", s3_endpoint=UNREACHABLE
     )
     owner = Owner("grid-a", api.namespace, created["metadata"]["uid"])
     for child in render_children(parse_pipeline(grid_document()), owner, platform):

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from gridpipe_operator.connections import ConnectionsInvalid, connections_from
-from gridpipe_operator.render import Owner, Platform, job_definition, render_children
+from gridpipe_operator.render import Owner, job_definition, render_children
 from gridpipe_operator.settings import Settings, SettingsInvalid
 from gridpipe_operator.status import Observed, Outcome, job_condition, status_for, topics_condition
 from gridpipe_schemas.pipeline import load_pipeline, parse_pipeline
@@ -17,7 +17,7 @@ from gridpipe_schemas.pipeline import load_pipeline, parse_pipeline
 pytestmark = pytest.mark.unit
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 OWNER = Owner(name="grid-demo", namespace="team-a", uid="1234-uid")
-PLATFORM = Platform(
+PLATFORM = Settings().platform(
     bootstrap_servers="kafka:9092", schema_registry_url="http://apicurio/apis/ccompat/v7", s3_endpoint="http://s3:8333"
 )
 

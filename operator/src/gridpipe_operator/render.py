@@ -37,18 +37,19 @@ _NOT_FOR_THE_JOB: dict[str, tuple[str, ...]] = {
 @dataclass(frozen=True)
 class Platform:
     """Where a pipeline's children point. Endpoints come from the connections Secret, the rest from the operator's
-    settings; credentials are never rendered, only referenced by Secret key."""
+    settings (``Settings.platform`` builds it; the defaults live there); credentials are never rendered, only
+    referenced by Secret key."""
 
     bootstrap_servers: str
     schema_registry_url: str
     s3_endpoint: str
-    connections_secret: str = "gridpipe-connections"  # noqa: S105 -- a Secret's name
-    kafka_cluster: str = "gridpipe"
-    topic_replicas: int = 3
-    state_bucket: str = "gridpipe-state"
-    flink_image: str = "gridpipe/flink-job:0.1.0"
-    flink_release: str = "2.2.1"
-    flink_service_account: str = "flink"
+    connections_secret: str
+    kafka_cluster: str
+    topic_replicas: int
+    state_bucket: str
+    flink_image: str
+    flink_release: str
+    flink_service_account: str
 
     @property
     def flink_version(self) -> str:
