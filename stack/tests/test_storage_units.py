@@ -78,6 +78,8 @@ def test_weed_gets_every_port_explicitly_and_loopback_only(tmp_path: Path) -> No
     assert flags["s3.port"] == "21033"
     explicit = {int(v) for k, v in flags.items() if k.endswith(("port", "port.grpc", "Port"))}
     assert explicit == {21033, *cfg.ports.seaweedfs.values()}
+    # Sized by the disk, not a fixed volume count: 32 x 64 MB once capped the whole store at 2 GB.
+    assert flags["volume.max"] == "0" and int(flags["master.volumeSizeLimitMB"]) >= 256
     identities = json.loads(Path(flags["s3.config"]).read_text())
     assert identities["identities"][0]["credentials"] == [
         {"accessKey": credentials.s3(cfg).access_key, "secretKey": credentials.s3(cfg).secret_key}
@@ -108,3 +110,22 @@ def test_job_environment_carries_the_influxdb_contract(tmp_path: Path) -> None:
         "GRIDPIPE_INFLUXDB_ORG": "gridpipe",
         "GRIDPIPE_INFLUXDB_TOKEN": credentials.influxdb(cfg).token,
     }
+
+
+def test_session_taskmanager_survives_many_jobs_and_reports_fresh_metrics(tmp_path: Path) -> None:
+    settings = flink_settings(StackConfig(run_dir=tmp_path))
+    assert settings["taskmanager.memory.jvm-metaspace.size"] == "768m", "job after job loads classes anew"
+    assert int(settings["metrics.fetcher.update-interval"]) <= 1000  # type: ignore[call-overload]
+    assert "disablePutObjectMD5Validation=true" in str(settings["env.java.opts.taskmanager"])
+
+
+def test_down_with_delete_data_leaves_an_empty_stack(tmp_path: Path) -> None:
+    from gridpipe_stack import stack
+
+    cfg = StackConfig(run_dir=tmp_path)
+    (cfg.data_dir / "kafka").mkdir(parents=True)
+    (cfg.data_dir / "kafka" / "segment.log").write_text("old events")
+    credentials.s3(cfg)
+    stack.down(cfg, echo=lambda _: None, delete_data=True)
+    assert not cfg.data_dir.exists()
+    assert credentials.secrets_dir(cfg).exists(), "credentials stay: the next stack up reuses them"

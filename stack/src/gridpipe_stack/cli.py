@@ -80,16 +80,24 @@ def up(name: StackName = None, with_k8s: WithK8s = False) -> None:
 
 
 @stack_app.command()
-def down(name: StackName = None) -> None:
+def down(
+    name: StackName = None,
+    delete_data: Annotated[
+        bool,
+        typer.Option(help="Also delete the stack's data (Kafka topics, archive, InfluxDB, checkpoints); keeps logs"),
+    ] = False,
+) -> None:
     """Stop every service and verify that no process of the stack is left."""
     cfg = StackConfig.from_env(name)
-    report = local_stack.down(cfg, _echo)
+    report = local_stack.down(cfg, _echo, delete_data=delete_data)
     if report.killed_leftovers:
         _echo(
             f"also stopped {len(report.killed_leftovers)} process(es) of the stack running outside the supervisor "
             f"(such as demo generators): {report.killed_leftovers}"
         )
     _echo(f"stack '{cfg.name}' is down; no process left behind (checked) in {report.seconds:.1f}s")
+    if delete_data:
+        _echo(f"deleted its data in {cfg.data_dir}; the next `gridctl stack up` starts empty")
 
 
 @stack_app.command()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -80,8 +81,9 @@ class DownReport:
     seconds: float
 
 
-def down(cfg: StackConfig, echo: Echo = print) -> DownReport:
-    """Stop every service in reverse order, stop supervisord, and kill anything of ours that survived."""
+def down(cfg: StackConfig, echo: Echo = print, *, delete_data: bool = False) -> DownReport:
+    """Stop every service in reverse order, stop supervisord, and kill anything of ours that survived; then, if
+    asked, delete the services' data (only once nothing can still be writing it)."""
     began = time.monotonic()
     supervisor = Supervisor(cfg)
     stopped: list[str] = []
@@ -90,6 +92,8 @@ def down(cfg: StackConfig, echo: Echo = print) -> DownReport:
         supervisor.shutdown(order, echo)
         stopped = order
     leftovers = reap_leftovers(str(cfg.run_dir))
+    if delete_data:
+        shutil.rmtree(cfg.data_dir, ignore_errors=True)
     return DownReport(stopped, leftovers, time.monotonic() - began)
 
 

@@ -33,3 +33,20 @@ def create_missing_topics(bootstrap: str, wanted: dict[str, TopicSpec], timeout:
             if "TOPIC_ALREADY_EXISTS" not in str(exc):
                 raise StackError(f"could not create topic {name}: {exc}", "read the Kafka log") from exc
     return [t.topic for t in missing]
+
+
+def delete_topics(bootstrap: str, names: list[str], timeout: float = 15.0) -> list[str]:
+    """Delete the named topics that exist; return the names deleted."""
+    from confluent_kafka.admin import AdminClient
+
+    admin = AdminClient({"bootstrap.servers": bootstrap, "log_level": 0})
+    existing = admin.list_topics(timeout=timeout).topics
+    doomed = [name for name in names if name in existing]
+    if not doomed:
+        return []
+    for name, future in admin.delete_topics(doomed, operation_timeout=timeout).items():
+        try:
+            future.result(timeout=timeout)
+        except Exception as exc:
+            raise StackError(f"could not delete topic {name}: {exc}", "read the Kafka log") from exc
+    return doomed
