@@ -73,9 +73,10 @@ def test_grid_sinks_are_partitioned_parquet_and_tagged_points() -> None:
     readings = next(i for i in sql.inserts if i.startswith("INSERT INTO archive_readings"))
     assert (
         "EVENT_DATE(event_time) AS event_date" in readings
-        and "r.event_time AS event_time" in readings
-        and "r.`current`" in readings
+        and "SELECT meter_id, event_time, voltage, `current`," in readings
     )
+    decoded = next(d for d in sql.ddl if d.startswith("CREATE TEMPORARY VIEW decoded AS"))
+    assert "r.event_time AS event_time" in decoded and "r.`current` AS `current`" in decoded, "flat after decoding"
 
 
 def test_influx_url_and_org_land_in_the_options_and_never_the_token(monkeypatch: pytest.MonkeyPatch) -> None:

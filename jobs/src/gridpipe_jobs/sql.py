@@ -142,12 +142,13 @@ def _functions() -> list[str]:
     return [f"CREATE TEMPORARY FUNCTION {name} AS {literal(cls)} LANGUAGE JAVA" for name, cls in FUNCTIONS.items()]
 
 
-def _dead_letters(pipeline: GridPipeline, wiring: Wiring, decoded: str, column: str) -> str:
+def _dead_letters(pipeline: GridPipeline, wiring: Wiring, decoded: str, prefix: str) -> str:
+    """The dead-letter INSERT; ``prefix`` qualifies the decoder's columns (``t.`` when they are in a ROW ``t``)."""
     return (
         f"INSERT INTO dead_letter_sink SELECT `key`, ENCODE_DEAD_LETTER({wiring.dead_letter_schema_id},"
-        f" {literal(wiring.dead_letter_schema)}, {literal(pipeline.metadata.name)}, {column}.reason,"
-        f" {column}.error_class, {column}.error_message, `topic`, `partition`, `offset`, kafka_time, `key`, `value`,"
-        f" CURRENT_TIMESTAMP) FROM {decoded} WHERE {column}.reason IS NOT NULL"
+        f" {literal(wiring.dead_letter_schema)}, {literal(pipeline.metadata.name)}, {prefix}reason,"
+        f" {prefix}error_class, {prefix}error_message, `topic`, `partition`, `offset`, kafka_time, `key`, `value`,"
+        f" CURRENT_TIMESTAMP) FROM {decoded} WHERE {prefix}reason IS NOT NULL"
     )
 
 
@@ -205,14 +206,17 @@ def grid_job(pipeline: GridPipeline, wiring: Wiring) -> JobSql:
         _source(pipeline, wiring.bootstrap),
         _raw_sink("anomaly_sink", spec.outputs.anomalies_topic, wiring.bootstrap),
         _raw_sink("dead_letter_sink", spec.outputs.dead_letter_topic, wiring.bootstrap),
-        "CREATE TEMPORARY VIEW decoded AS SELECT `key`, `value`, `topic`, `partition`, `offset`, kafka_time,"
+        "CREATE TEMPORARY VIEW decoded_records AS SELECT `key`, `value`, `topic`, `partition`, `offset`, kafka_time,"
         f" DECODE_READING(`value`, {literal(wiring.registry_url)}, {literal(wiring.reading_schema)}) AS r"
         " FROM source_records",
-        "CREATE TEMPORARY VIEW readings AS SELECT r.meter_id AS meter_id, r.event_time AS event_time,"
-        " r.voltage AS voltage, r.`current` AS `current`, r.temperature AS temperature, r.status AS status,"
-        " `value` AS payload FROM decoded WHERE r.reason IS NULL",
+        # Flat from here on: an operator that passes a ROW column on copies it, and every branch would.
+        "CREATE TEMPORARY VIEW decoded AS SELECT `key`, `value`, `topic`, `partition`, `offset`, kafka_time, "
+        + ", ".join(f"r.{name} AS {name}" for name in _decoded_reading_columns(wiring))
+        + " FROM decoded_records",
+        "CREATE TEMPORARY VIEW readings AS SELECT meter_id, event_time, voltage, `current`, temperature, status,"
+        " `value` AS payload FROM decoded WHERE reason IS NULL",
     ]
-    inserts = [_dead_letters(pipeline, wiring, "decoded", "r")]
+    inserts = [_dead_letters(pipeline, wiring, "decoded", "")]
     if spec.detection.zscore is not None:
         z = spec.detection.zscore
         window_ms, bucket_ms = duration_ms(z.window), duration_ms(z.bucket)
@@ -295,9 +299,9 @@ def grid_sinks(pipeline: GridPipeline, wiring: Wiring) -> tuple[list[str], list[
         " stddev, samples, window_ms, field, alert_id",
         events_dataset="readings",
         event_columns=readings,
-        event_fields=", ".join(f"r.{_DECODED_NAMES.get(c.name, c.name)}" for c in readings),
-        events_source="(SELECT *, `partition` AS kafka_partition, `offset` AS kafka_offset, r.event_time AS event_time"
-        " FROM decoded WHERE r.reason IS NULL)",
+        event_fields=", ".join(_DECODED_NAMES.get(c.name, c.name) for c in readings),
+        events_source="(SELECT *, `partition` AS kafka_partition, `offset` AS kafka_offset FROM decoded"
+        " WHERE reason IS NULL)",
         anomaly_columns=GRID_ANOMALY_COLUMNS,
         anomaly_fields=f"alert_id, {name}, meter_id, event_time, anomaly_type, severity, field, observed, threshold,"
         " deviation, mean, stddev, samples, window_ms, description",
@@ -316,6 +320,14 @@ def _dead_letter_target(pipeline: GridPipeline, wiring: Wiring) -> DeadLetterTar
 
 # Decoder field names that differ from the Avro field names (`timestamp` is a reserved word in SQL).
 _DECODED_NAMES = {"timestamp": "event_time", "current": "`current`"}
+
+
+def _decoded_reading_columns(wiring: Wiring) -> list[str]:
+    """DECODE_READING's fields: why a record was rejected, then the reading's (DecodeSensorReading.RESULT)."""
+    fields = [_DECODED_NAMES.get(c.name, c.name) for c in event_columns(wiring.reading_schema)]
+    return ["reason", "error_class", "error_message", *fields]
+
+
 GRID_ANOMALY_COLUMNS = [
     Column("alert_id", "STRING"),
     Column("pipeline", "STRING"),
@@ -443,7 +455,7 @@ def rocket_job(pipeline: GridPipeline, wiring: Wiring) -> JobSql:
         )
     ddl.append("CREATE TEMPORARY VIEW alerts AS " + " UNION ALL ".join(selects))
     inserts = [
-        _dead_letters(pipeline, wiring, "decoded", "t"),
+        _dead_letters(pipeline, wiring, "decoded", "t."),
         "INSERT INTO anomaly_sink SELECT `key`, alertId, `timestamp`, rocketId, missionTime, anomalyType, severity,"
         " affectedParameter, currentValue, expectedRange, description, originalTelemetry, totalAnomalies FROM alerts",
     ]
