@@ -10,10 +10,9 @@ Run with the dev stack up:  uv run python bench/detection_throughput.py [--event
 from __future__ import annotations
 
 import argparse
-import time
 
 from common import record
-from pipelines import grid_pipeline, quiet_cluster, source_records_out, start, unique
+from pipelines import grid_pipeline, quiet_cluster, remove_bench_data, start, unique, wait_for_source
 
 from gridpipe_generator.run import Generator, GeneratorConfig
 from gridpipe_schemas.subjects import PipelineKind
@@ -49,18 +48,11 @@ def main() -> None:
 
     print("replaying it through the job…")
     job_id = start(stack, pipeline)
-    began = time.monotonic()
-    last_report = began
-    done = 0
-    while done < args.events:
-        time.sleep(0.5)
-        done = source_records_out(stack, job_id)
-        if time.monotonic() - last_report > 5:
-            rate = done / (time.monotonic() - began)
-            print(f"… {done:,} of {args.events:,} events, {rate:,.0f}/s", flush=True)
-            last_report = time.monotonic()
-    elapsed = time.monotonic() - began
-    flinksql.cancel(stack, job_id)
+    try:
+        elapsed = wait_for_source(stack, job_id, args.events)
+    finally:
+        flinksql.cancel(stack, job_id)
+        remove_bench_data(stack, [pipeline])
     record(
         "detection-throughput",
         {

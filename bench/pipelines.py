@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from typing import Any
 
@@ -13,6 +14,7 @@ from gridpipe_jobs.topics import ensure_topics
 from gridpipe_schemas.pipeline import GridPipeline, parse_pipeline
 from gridpipe_stack import flinksql
 from gridpipe_stack.config import HOST, StackConfig
+from gridpipe_stack.topics import delete_topics
 
 
 def grid_pipeline(
@@ -50,8 +52,55 @@ def start(stack: StackConfig, pipeline: GridPipeline) -> str:
     return job_id
 
 
-def source_records_out(stack: StackConfig, job_id: str) -> int:
-    """Records the job's source vertex has emitted so far."""
+def source_records_in(stack: StackConfig, job_id: str) -> int:
+    """Records the job's source has read from Kafka so far. (Records *out* would count each record once per exchange
+    it enters: twice with the archive on.)"""
     job: dict[str, Any] = httpx.get(f"{stack.flink_url}/jobs/{job_id}", timeout=10).json()
     source = next(v for v in job["vertices"] if "Source" in v["name"])
-    return int(source["metrics"]["write-records"])
+    return int(source["metrics"]["read-records"])
+
+
+def wait_for_source(stack: StackConfig, job_id: str, events: int, *, stall_timeout: float = 60.0) -> float:
+    """Wait until the job's source has read ``events`` records, printing progress; return the seconds waited.
+
+    Fails when the count stands still for ``stall_timeout`` seconds (the job is failing over, or a sink is stuck),
+    naming the job's latest exception."""
+    began = last_report = last_move = time.monotonic()
+    done = 0
+    while done < events:
+        time.sleep(0.2)
+        now, previous = time.monotonic(), done
+        done = source_records_in(stack, job_id)
+        if done != previous:
+            last_move = now
+        elif now - last_move > stall_timeout:
+            raise RuntimeError(
+                f"job {job_id} read no event for {stall_timeout:.0f}s ({done:,} of {events:,}); its latest exception:"
+                f" {latest_exception(stack, job_id)} -- fix: read the TaskManager log (gridctl stack logs)"
+            )
+        if now - last_report > 5:
+            print(f"… {done:,} of {events:,} events, {done / (now - began):,.0f}/s", flush=True)
+            last_report = now
+    return time.monotonic() - began
+
+
+def latest_exception(stack: StackConfig, job_id: str) -> str:
+    history = httpx.get(f"{stack.flink_url}/jobs/{job_id}/exceptions", timeout=10).json()
+    entries = history.get("exceptionHistory", {}).get("entries", [])
+    return entries[0]["stacktrace"].splitlines()[0] if entries else "none recorded"
+
+
+def remove_bench_data(stack: StackConfig, pipelines: list[GridPipeline]) -> None:
+    """Delete what a benchmark's pipelines left behind (their topics and archive), so runs do not fill the stack."""
+    from gridpipe_jobs.sinktesting import s3_access
+    from gridpipe_jobs.topics import wanted_topics
+    from gridpipe_schemas.resources import delete_s3_prefix
+
+    topics = sorted({name for pipeline in pipelines for name in wanted_topics(pipeline)})
+    delete_topics(stack.kafka_bootstrap, topics)
+    filesystem = s3_access(stack).filesystem()
+    for pipeline in pipelines:
+        archive = pipeline.spec.sinks.archive
+        if archive.enabled:
+            prefix = "/".join(p for p in (archive.prefix.strip("/"), pipeline.metadata.name) if p)
+            delete_s3_prefix(filesystem, archive.bucket, prefix)
