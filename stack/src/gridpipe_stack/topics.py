@@ -1,6 +1,8 @@
-"""Create the Kafka topics that are missing; one place for every package that needs topics to exist."""
+"""Create the Kafka topics that are missing, and delete topics; one place for every package that manages topics."""
 
 from __future__ import annotations
+
+from typing import Any
 
 from gridpipe_stack.errors import StackError
 
@@ -26,12 +28,7 @@ def create_missing_topics(bootstrap: str, wanted: dict[str, TopicSpec], timeout:
     ]
     if not missing:
         return []
-    for name, future in admin.create_topics(missing, operation_timeout=timeout).items():
-        try:
-            future.result(timeout=timeout)
-        except Exception as exc:
-            if "TOPIC_ALREADY_EXISTS" not in str(exc):
-                raise StackError(f"could not create topic {name}: {exc}", "read the Kafka log") from exc
+    _await(admin.create_topics(missing, operation_timeout=timeout), "create", timeout, tolerated="TOPIC_ALREADY_EXISTS")
     return [t.topic for t in missing]
 
 
@@ -44,9 +41,15 @@ def delete_topics(bootstrap: str, names: list[str], timeout: float = 15.0) -> li
     doomed = [name for name in names if name in existing]
     if not doomed:
         return []
-    for name, future in admin.delete_topics(doomed, operation_timeout=timeout).items():
+    _await(admin.delete_topics(doomed, operation_timeout=timeout), "delete", timeout)
+    return doomed
+
+
+def _await(futures: dict[str, Any], verb: str, timeout: float, tolerated: str | None = None) -> None:
+    """Wait for each topic operation; fail on the first error that is not the ``tolerated`` one."""
+    for name, future in futures.items():
         try:
             future.result(timeout=timeout)
         except Exception as exc:
-            raise StackError(f"could not delete topic {name}: {exc}", "read the Kafka log") from exc
-    return doomed
+            if tolerated is None or tolerated not in str(exc):
+                raise StackError(f"could not {verb} topic {name}: {exc}", "read the Kafka log") from exc
