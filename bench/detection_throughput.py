@@ -12,10 +12,16 @@ from __future__ import annotations
 import argparse
 
 from common import record
-from pipelines import grid_pipeline, quiet_cluster, remove_bench_data, start, unique, wait_for_source
+from pipelines import (
+    grid_pipeline,
+    prefill_replay_topic,
+    quiet_cluster,
+    remove_bench_data,
+    start,
+    unique,
+    wait_for_source,
+)
 
-from gridpipe_generator.run import Generator, GeneratorConfig
-from gridpipe_schemas.subjects import PipelineKind
 from gridpipe_stack import flinksql
 from gridpipe_stack.config import StackConfig
 
@@ -29,22 +35,7 @@ def main() -> None:
     cancelled = quiet_cluster(stack)
     pipeline = grid_pipeline(unique("bench-throughput"), partitions=3)
 
-    print(f"pre-filling {pipeline.spec.source.topic} with {args.events:,} events from {args.meters:,} meters…")
-    fill = GeneratorConfig(
-        PipelineKind.GRID,
-        stack.kafka_bootstrap,
-        stack.registry_url,
-        pipeline.spec.source.topic,
-        event_rate=0,
-        count=args.events,
-        meters=args.meters,
-        anomaly_rate=0.001,
-        malformed_rate=0.001,
-        seed=1,
-        start_ms=1_767_225_600_000,
-        partitions=3,
-    )
-    Generator(fill, progress=lambda line: print(line, flush=True)).run()
+    prefill_replay_topic(stack, pipeline.spec.source.topic, args.events, args.meters)
 
     print("replaying it through the job…")
     job_id = start(stack, pipeline)

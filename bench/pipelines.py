@@ -8,10 +8,12 @@ from typing import Any
 
 import httpx
 
+from gridpipe_generator.run import Generator, GeneratorConfig
 from gridpipe_jobs.job import Endpoints, submit
 from gridpipe_jobs.testing import grid_document
 from gridpipe_jobs.topics import ensure_topics
 from gridpipe_schemas.pipeline import GridPipeline, parse_pipeline
+from gridpipe_schemas.subjects import PipelineKind
 from gridpipe_stack import flinksql
 from gridpipe_stack.config import HOST, StackConfig
 from gridpipe_stack.topics import delete_topics
@@ -90,8 +92,31 @@ def latest_exception(stack: StackConfig, job_id: str) -> str:
     return entries[0]["stacktrace"].splitlines()[0] if entries else "none recorded"
 
 
+def prefill_replay_topic(stack: StackConfig, topic: str, events: int, meters: int) -> int:
+    """Fill ``topic`` with the replay benchmarks' grid events (0.1 % anomalies, 0.1 % malformed, seed 1); return how
+    many are well-formed."""
+    print(f"pre-filling {topic} with {events:,} events from {meters:,} meters…")
+    fill = GeneratorConfig(
+        PipelineKind.GRID,
+        stack.kafka_bootstrap,
+        stack.registry_url,
+        topic,
+        event_rate=0,
+        count=events,
+        meters=meters,
+        anomaly_rate=0.001,
+        malformed_rate=0.001,
+        seed=1,
+        start_ms=1_767_225_600_000,
+        partitions=3,
+    )
+    summary = Generator(fill, progress=lambda line: print(line, flush=True)).run()
+    return events - sum(summary.malformed.values())
+
+
 def remove_bench_data(stack: StackConfig, pipelines: list[GridPipeline]) -> None:
     """Delete what a benchmark's pipelines left behind (their topics and archive), so runs do not fill the stack."""
+    from gridpipe_jobs.archive import dataset_root
     from gridpipe_jobs.sinktesting import s3_access
     from gridpipe_jobs.topics import wanted_topics
     from gridpipe_schemas.resources import delete_s3_prefix
@@ -102,5 +127,5 @@ def remove_bench_data(stack: StackConfig, pipelines: list[GridPipeline]) -> None
     for pipeline in pipelines:
         archive = pipeline.spec.sinks.archive
         if archive.enabled:
-            prefix = "/".join(p for p in (archive.prefix.strip("/"), pipeline.metadata.name) if p)
-            delete_s3_prefix(filesystem, archive.bucket, prefix)
+            # Every dataset of the pipeline: <prefix>/<pipeline>, the archive's layout without bucket and dataset.
+            delete_s3_prefix(filesystem, archive.bucket, dataset_root("", archive.prefix, pipeline.metadata.name, ""))

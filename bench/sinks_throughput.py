@@ -18,13 +18,11 @@ import statistics
 import time
 
 from common import record
-from pipelines import quiet_cluster, remove_bench_data, start, unique, wait_for_source
+from pipelines import prefill_replay_topic, quiet_cluster, remove_bench_data, start, unique, wait_for_source
 
-from gridpipe_generator.run import Generator, GeneratorConfig
 from gridpipe_jobs.sinktesting import archive_rows, wait_until
 from gridpipe_jobs.testing import grid_document
 from gridpipe_schemas.pipeline import GridPipeline, parse_pipeline
-from gridpipe_schemas.subjects import PipelineKind
 from gridpipe_stack import flinksql
 from gridpipe_stack.config import StackConfig
 
@@ -76,7 +74,7 @@ def main() -> None:
     topic = unique("bench-sinks") + "-readings"
     pipelines: list[GridPipeline] = []
     try:
-        wellformed = _prefill(stack, topic, args.events, args.meters)
+        wellformed = prefill_replay_topic(stack, topic, args.events, args.meters)
         runs: dict[str, list[dict[str, float]]] = {"detection_only": [], "with_influxdb_and_archive": []}
         for round_number in range(1, args.rounds + 1):
             for label, sinks in (("detection_only", False), ("with_influxdb_and_archive", True)):
@@ -108,27 +106,6 @@ def main() -> None:
             "note": "2 shared cores: other work on the machine lowers both figures",
         },
     )
-
-
-def _prefill(stack: StackConfig, topic: str, events: int, meters: int) -> int:
-    """Fill ``topic`` with grid events; return how many are well-formed."""
-    print(f"pre-filling {topic} with {events:,} events from {meters:,} meters…")
-    fill = GeneratorConfig(
-        PipelineKind.GRID,
-        stack.kafka_bootstrap,
-        stack.registry_url,
-        topic,
-        event_rate=0,
-        count=events,
-        meters=meters,
-        anomaly_rate=0.001,
-        malformed_rate=0.001,
-        seed=1,
-        start_ms=1_767_225_600_000,
-        partitions=3,
-    )
-    summary = Generator(fill, progress=lambda line: print(line, flush=True)).run()
-    return events - sum(summary.malformed.values())
 
 
 if __name__ == "__main__":
