@@ -79,6 +79,20 @@ def _alert_ids(stack: StackConfig, topic: str, **wait: Any) -> set[str]:
     return {a["alert_id"] for a in _decoded(stack, consume(stack, topic, **wait))}
 
 
+def _influx_points(
+    stack: StackConfig, pipeline: Any, published: set[str], *, every: float = 2.0
+) -> list[dict[str, str]]:
+    """The pipeline's InfluxDB points, once every published alert is among them (within 60 s)."""
+    points: list[dict[str, str]] = wait_until(
+        f"the alerts of {pipeline.metadata.name} in InfluxDB",
+        lambda: influx_alerts(stack, pipeline),
+        lambda p: {a["alert_id"] for a in p} >= published,
+        timeout=60,
+        every=every,
+    )
+    return points
+
+
 def _labelled_failures(cfg: GeneratorConfig) -> int:
     return sum(1 for r in itertools.islice(build_stream(cfg, 1, 0), cfg.count) if "EQUIPMENT_FAILURE" in r.label)
 
@@ -125,13 +139,7 @@ def test_a_million_events_archived_exactly_once_and_every_alert_in_influxdb(
     assert days == [(day[0], 500_000), (day[1], 500_000)]
 
     published = _alert_ids(local_stack, pipeline.spec.outputs.anomalies_topic, idle=5)
-    points = wait_until(
-        "alerts in InfluxDB",
-        lambda: influx_alerts(local_stack, pipeline),
-        lambda p: {a["alert_id"] for a in p} >= published,
-        timeout=60,
-        every=2,
-    )
+    points = _influx_points(local_stack, pipeline, published)
     assert len(points) == len({p["alert_id"] for p in points}) == len(published), "each alert is one point"
     failures = _labelled_failures(cfg)
     assert sum(1 for p in points if p["anomaly_type"] == "EQUIPMENT_FAILURE") == failures > 0
@@ -283,13 +291,7 @@ def test_killed_taskmanager_recovers_within_a_minute_and_the_archive_stays_exact
     )
     assert (rows, distinct) == (total, total)
     published = _alert_ids(local_stack, pipeline.spec.outputs.anomalies_topic, idle=5)
-    points = wait_until(
-        "alerts in InfluxDB",
-        lambda: influx_alerts(local_stack, pipeline),
-        lambda p: {a["alert_id"] for a in p} >= published,
-        timeout=60,
-        every=2,
-    )
+    points = _influx_points(local_stack, pipeline, published)
     assert len(points) == len(published), "replayed alerts landed on the same points"
 
 
@@ -321,12 +323,7 @@ def test_rocket_telemetry_and_alerts_reach_both_sinks(local_stack: StackConfig, 
     )
     published = {json.loads(m.value())["alertId"] for m in consume(local_stack, pipeline.spec.outputs.anomalies_topic)}
     assert published
-    points = wait_until(
-        "rocket alerts in InfluxDB",
-        lambda: influx_alerts(local_stack, pipeline),
-        lambda p: {a["alert_id"] for a in p} >= published,
-        timeout=60,
-    )
+    points = _influx_points(local_stack, pipeline, published, every=1.0)
     assert len(points) == len(published)
     [(telemetry, days)] = archive_query(
         local_stack, pipeline, "SELECT count(*), count(DISTINCT year || month || day) FROM telemetry"
