@@ -226,6 +226,15 @@ def reconcile(op: Operator, namespace: str, name: str, *, check_externals: bool 
         return _reconcile_locked(op, body, check_externals)
 
 
+def _write_blocked(op: Operator, body: dict[str, Any], *, phase: str, reason: str, message: str) -> None:
+    """Record why nothing of the pipeline could be reconciled: every condition False with ``reason``."""
+    generation = int(body["metadata"].get("generation") or 1)
+    status = blocked_status(
+        generation=generation, phase=phase, reason=reason, message=message, previous=body.get("status"), now=now()
+    )
+    _write_status_if_changed(op, body, status)
+
+
 def _reconcile_locked(op: Operator, body: dict[str, Any], check_externals: bool) -> dict[str, Any]:
     meta = body["metadata"]
     generation = int(meta.get("generation") or 1)
@@ -233,28 +242,12 @@ def _reconcile_locked(op: Operator, body: dict[str, Any], check_externals: bool)
     try:
         pipeline = pipeline_of(body)
     except PipelineInvalid as invalid:
-        status = blocked_status(
-            generation=generation,
-            phase="Failed",
-            reason="InvalidSpec",
-            message=str(invalid),
-            previous=previous,
-            now=now(),
-        )
-        _write_status_if_changed(op, body, status)
+        _write_blocked(op, body, phase="Failed", reason="InvalidSpec", message=str(invalid))
         raise Unreconcilable(str(invalid)) from invalid
     try:
         connections = read_connections(op, meta["namespace"])
     except ConnectionsInvalid as missing:
-        status = blocked_status(
-            generation=generation,
-            phase="Pending",
-            reason="ConnectionsMissing",
-            message=str(missing),
-            previous=previous,
-            now=now(),
-        )
-        _write_status_if_changed(op, body, status)
+        _write_blocked(op, body, phase="Pending", reason="ConnectionsMissing", message=str(missing))
         raise RetryLater(str(missing), delay=15) from missing
 
     owner = owner_of(body)
