@@ -72,7 +72,8 @@ def test_grid_sinks_are_partitioned_parquet_and_tagged_points() -> None:
     assert "'token'" not in text and "'url'" not in text, "no connection options when the environment gives none"
     readings = next(i for i in sql.inserts if i.startswith("INSERT INTO archive_readings"))
     assert (
-        "EVENT_DATE(event_time) AS event_date" in readings
+        "EVENT_YEAR(event_time) AS `year`, EVENT_MONTH(event_time) AS `month`, EVENT_DAY(event_time) AS `day`"
+        in readings
         and "SELECT meter_id, event_time, voltage, `current`," in readings
     )
     decoded = next(d for d in sql.ddl if d.startswith("CREATE TEMPORARY VIEW decoded AS"))

@@ -134,13 +134,9 @@ def archive_table(name: str, columns: list[Column], path: str, archive: ArchiveS
     )
 
 
-def dated(source: str, event_time: str) -> str:
-    """``source`` (a table, or a query in parentheses) with an ``event_date`` ROW column of partition values."""
-    return f"(SELECT *, EVENT_DATE({event_time}) AS event_date FROM {source})"  # noqa: S608 -- generated, no input
-
-
-# The partition values of a row of ``dated(...)``: EVENT_DATE is non-deterministic, so it runs once per row.
-DATE_PARTITIONS = ", ".join(f"event_date.`{part}`" for part in PARTITION_COLUMNS)
+def date_partitions(event_time: str) -> str:
+    """The partition columns of an archived row: the UTC date of its event time (jobs/java EventDatePart)."""
+    return ", ".join(f"EVENT_{part.upper()}({event_time}) AS `{part}`" for part in PARTITION_COLUMNS)
 
 
 @dataclass(frozen=True)

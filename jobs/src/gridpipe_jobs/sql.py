@@ -19,13 +19,12 @@ from gridpipe_jobs.severity import (
     ROCKET_SEVERITY,
 )
 from gridpipe_jobs.sinks import (
-    DATE_PARTITIONS,
     Column,
     DeadLetterTarget,
     InfluxEndpoint,
     archive_path,
     archive_table,
-    dated,
+    date_partitions,
     event_columns,
     influx_table,
 )
@@ -37,7 +36,9 @@ FUNCTIONS = {
     "ZSCORE": "io.gridpipe.flink.ZScore",
     "ENCODE_ANOMALY": "io.gridpipe.flink.EncodeAnomalyEvent",
     "ENCODE_DEAD_LETTER": "io.gridpipe.flink.EncodeDeadLetter",
-    "EVENT_DATE": "io.gridpipe.flink.EventDate",
+    "EVENT_YEAR": "io.gridpipe.flink.EventDatePart$Year",
+    "EVENT_MONTH": "io.gridpipe.flink.EventDatePart$Month",
+    "EVENT_DAY": "io.gridpipe.flink.EventDatePart$Day",
 }
 _ZSCORE_TYPES = {
     "voltage": ("VOLTAGE_SURGE", "VOLTAGE_SAG"),
@@ -281,12 +282,11 @@ def sink_statements(pipeline: GridPipeline, wiring: Wiring, shape: SinkShape) ->
                 archive_table(table, columns, archive_path(pipeline, dataset, wiring.archive_root), sinks.archive)
             )
         inserts.append(
-            f"INSERT INTO {events_table} SELECT {shape.event_fields}, kafka_partition, kafka_offset, {DATE_PARTITIONS}"
-            f" FROM {dated(shape.events_source, 'event_time')}"
+            f"INSERT INTO {events_table} SELECT {shape.event_fields}, kafka_partition, kafka_offset,"
+            f" {date_partitions('event_time')} FROM {shape.events_source}"
         )
         inserts.append(
-            f"INSERT INTO archive_anomalies SELECT {shape.anomaly_fields}, {DATE_PARTITIONS}"
-            f" FROM {dated('alerts', 'event_time')}"
+            f"INSERT INTO archive_anomalies SELECT {shape.anomaly_fields}, {date_partitions('event_time')} FROM alerts"
         )
     return ddl, inserts
 
@@ -294,14 +294,16 @@ def sink_statements(pipeline: GridPipeline, wiring: Wiring, shape: SinkShape) ->
 def grid_sinks(pipeline: GridPipeline, wiring: Wiring) -> tuple[list[str], list[str]]:
     name = literal(pipeline.metadata.name)
     readings = event_columns(wiring.reading_schema)
+    event_fields = ", ".join(_DECODED_NAMES.get(c.name, c.name) for c in readings)
     shape = SinkShape(
         influx_columns=f"{name}, meter_id, anomaly_type, severity, event_time, observed, deviation, threshold, mean,"
         " stddev, samples, window_ms, field, alert_id",
         events_dataset="readings",
         event_columns=readings,
-        event_fields=", ".join(_DECODED_NAMES.get(c.name, c.name) for c in readings),
-        events_source="(SELECT *, `partition` AS kafka_partition, `offset` AS kafka_offset FROM decoded"
-        " WHERE reason IS NULL)",
+        event_fields=event_fields,
+        # Only the archived columns: the rows of this branch are copied where it forks from detection.
+        events_source=f"(SELECT {event_fields}, `partition` AS kafka_partition, `offset` AS kafka_offset"
+        " FROM decoded WHERE reason IS NULL)",
         anomaly_columns=GRID_ANOMALY_COLUMNS,
         anomaly_fields=f"alert_id, {name}, meter_id, event_time, anomaly_type, severity, field, observed, threshold,"
         " deviation, mean, stddev, samples, window_ms, description",
