@@ -115,6 +115,9 @@ def archive_table(name: str, columns: list[Column], path: str, archive: ArchiveS
         "parquet.compression": "SNAPPY",
         # Mostly unique doubles: dictionaries cost the writer CPU and fall back to plain anyway (docs/sinks.md).
         "parquet.enable.dictionary": "false",
+        # 4 MB row groups (parquet-mr's default is 128 MB, held in the heap per open file): encoded data reaches the
+        # S3 upload threads while the file is written, so the upload left for the checkpoint is short (docs/sinks.md).
+        "parquet.block.size": str(4 * 1024 * 1024),
         # int64 timestamps in UTC: what pyarrow and DuckDB read as timestamps without a time-zone guess.
         "parquet.write.int64.timestamp": "true",
         "parquet.timestamp.time.unit": "millis",
