@@ -20,11 +20,13 @@ from gridpipe_stack.topics import delete_topics
 
 
 def grid_pipeline(
-    name: str, *, threshold: float = 2.5, fields: list[str] | None = None, partitions: int = 3
+    name: str, *, threshold: float = 2.5, fields: list[str] | None = None, partitions: int = 3, sinks: bool = False
 ) -> GridPipeline:
     document = grid_document(name, fields=fields or ["voltage"], threshold=threshold)
     document["spec"]["source"]["partitions"] = partitions
     document["spec"]["flink"] = {}
+    if sinks:
+        document["spec"]["sinks"] = {"influxdb": {"enabled": True}, "archive": {"enabled": True}}
     return parse_pipeline(document)
 
 
