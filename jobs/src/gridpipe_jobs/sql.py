@@ -294,7 +294,7 @@ def sink_statements(pipeline: GridPipeline, wiring: Wiring, shape: SinkShape) ->
 def grid_sinks(pipeline: GridPipeline, wiring: Wiring) -> tuple[list[str], list[str]]:
     name = literal(pipeline.metadata.name)
     readings = event_columns(wiring.reading_schema)
-    event_fields = ", ".join(_DECODED_NAMES.get(c.name, c.name) for c in readings)
+    event_fields = ", ".join(_decoded_names(readings))
     shape = SinkShape(
         influx_columns=f"{name}, meter_id, anomaly_type, severity, event_time, observed, deviation, threshold, mean,"
         " stddev, samples, window_ms, field, alert_id",
@@ -326,8 +326,12 @@ _DECODED_NAMES = {"timestamp": "event_time", "current": "`current`"}
 
 def _decoded_reading_columns(wiring: Wiring) -> list[str]:
     """DECODE_READING's fields: why a record was rejected, then the reading's (DecodeSensorReading.RESULT)."""
-    fields = [_DECODED_NAMES.get(c.name, c.name) for c in event_columns(wiring.reading_schema)]
-    return ["reason", "error_class", "error_message", *fields]
+    return ["reason", "error_class", "error_message", *_decoded_names(event_columns(wiring.reading_schema))]
+
+
+def _decoded_names(columns: list[Column]) -> list[str]:
+    """The decoded view's names of the reading's columns."""
+    return [_DECODED_NAMES.get(c.name, c.name) for c in columns]
 
 
 GRID_ANOMALY_COLUMNS = [
