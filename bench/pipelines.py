@@ -20,11 +20,21 @@ from gridpipe_stack.topics import delete_topics
 
 
 def grid_pipeline(
-    name: str, *, threshold: float = 2.5, fields: list[str] | None = None, partitions: int = 3, sinks: bool = False
+    name: str,
+    *,
+    threshold: float = 2.5,
+    fields: list[str] | None = None,
+    partitions: int = 3,
+    sinks: bool = False,
+    topic: str | None = None,
+    checkpoint_interval: str | None = None,
 ) -> GridPipeline:
+    """A grid pipeline for a benchmark; ``sinks`` switches InfluxDB and the archive on (both are off by default)."""
     document = grid_document(name, fields=fields or ["voltage"], threshold=threshold)
     document["spec"]["source"]["partitions"] = partitions
-    document["spec"]["flink"] = {}
+    if topic is not None:
+        document["spec"]["source"]["topic"] = topic
+    document["spec"]["flink"] = {} if checkpoint_interval is None else {"checkpointInterval": checkpoint_interval}
     if sinks:
         document["spec"]["sinks"] = {"influxdb": {"enabled": True}, "archive": {"enabled": True}}
     return parse_pipeline(document)

@@ -18,23 +18,26 @@ import statistics
 import time
 
 from common import record
-from pipelines import prefill_replay_topic, quiet_cluster, remove_bench_data, start, unique, wait_for_source
+from pipelines import (
+    grid_pipeline,
+    prefill_replay_topic,
+    quiet_cluster,
+    remove_bench_data,
+    start,
+    unique,
+    wait_for_source,
+)
 
 from gridpipe_jobs.sinktesting import archive_rows, wait_until
-from gridpipe_jobs.testing import grid_document
-from gridpipe_schemas.pipeline import GridPipeline, parse_pipeline
+from gridpipe_schemas.pipeline import GridPipeline
 from gridpipe_stack import flinksql
 from gridpipe_stack.config import StackConfig
 
 
 def _variant(name: str, topic: str, sinks: bool) -> GridPipeline:
-    document = grid_document(name, fields=["voltage"], threshold=2.5)
-    document["spec"]["source"].update(topic=topic, partitions=3)
     # Archived files become visible at the checkpoint after they are written: a short interval keeps that wait from
     # dominating the "archive complete" time.
-    document["spec"]["flink"] = {"checkpointInterval": "2s"}
-    document["spec"]["sinks"] = {"influxdb": {"enabled": sinks}, "archive": {"enabled": sinks}}
-    return parse_pipeline(document)
+    return grid_pipeline(name, topic=topic, sinks=sinks, checkpoint_interval="2s")
 
 
 def _replay(stack: StackConfig, pipeline: GridPipeline, events: int, wellformed: int) -> dict[str, float]:
