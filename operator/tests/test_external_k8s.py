@@ -158,13 +158,16 @@ def test_delete_policy_removes_the_data_then_the_pipeline(
     finalizers = wait_for(lambda: (api.pipeline("stored") or {})["metadata"].get("finalizers"), "the finalizer")
     assert finalizers == ["gridpipe.io/delete-data"]
     s3 = s3_of(stack_secret)
-    archive = f"{api.namespace}-archive/grid/stored"
-    with s3.open_output_stream(f"{archive}/date=2026-01-01/part-0.parquet") as out:
-        out.write(b"not really parquet")
+    prefix = f"{api.namespace}-archive/grid/stored"
+    own, neighbour = f"{prefix}/stored/readings/year=2026", f"{prefix}/other-pipeline/readings/year=2026"
+    for folder in (own, neighbour):
+        with s3.open_output_stream(f"{folder}/month=01/day=01/part-0") as out:
+            out.write(b"not really parquet")
 
     delete_pipeline(api)
     wait_for(lambda: api.pipeline("stored") is None, "the pipeline to go once its data is deleted", timeout=30)
-    assert s3.get_file_info(archive).type == fs.FileType.NotFound
+    assert s3.get_file_info(f"{prefix}/stored").type == fs.FileType.NotFound
+    assert s3.get_file_info(f"{neighbour}/month=01/day=01/part-0").type == fs.FileType.File
     with influx_of(stack_secret) as influx:
         assert influx.find(f"{api.namespace}-metrics") is None
     assert all_children(api, "stored") is None and api.flink("stored") is None

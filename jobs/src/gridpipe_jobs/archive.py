@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from gridpipe_jobs.sinks import PARTITION_COLUMNS
+from gridpipe_schemas.resources import archive_pipeline_prefix
 
 if TYPE_CHECKING:
     import duckdb
@@ -75,7 +76,7 @@ class S3Access:
 
 
 def dataset_root(bucket: str, prefix: str, pipeline: str, dataset: str) -> str:
-    return "/".join(p for p in (bucket, prefix.strip("/"), pipeline, dataset) if p)
+    return "/".join(p for p in (bucket, archive_pipeline_prefix(prefix, pipeline), dataset) if p)
 
 
 def open_dataset(filesystem: pafs.FileSystem, root: str) -> ds.Dataset | None:

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from gridpipe_schemas.pipeline import ArchiveSink, GridPipeline, duration_ms
+from gridpipe_schemas.resources import archive_pipeline_prefix
 from gridpipe_stack.config import StackConfig
 from gridpipe_stack.credentials import INFLUXDB_ORG
 
@@ -101,8 +102,7 @@ def archive_path(pipeline: GridPipeline, dataset: str, root: str | None = None) 
     """``s3://<bucket>[/<prefix>]/<pipeline>/<dataset>``, or the same under ``root`` (tests, benchmarks)."""
     archive = pipeline.spec.sinks.archive
     base = root.rstrip("/") if root else f"s3://{archive.bucket}"
-    prefix = archive.prefix.strip("/")
-    return "/".join(p for p in (base, prefix, pipeline.metadata.name, dataset) if p)
+    return "/".join(p for p in (base, archive_pipeline_prefix(archive.prefix, pipeline.metadata.name), dataset) if p)
 
 
 def archive_table(name: str, columns: list[Column], path: str, archive: ArchiveSink) -> str:

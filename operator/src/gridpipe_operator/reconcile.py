@@ -366,9 +366,11 @@ def delete_children(op: Operator, namespace: str, name: str, uid: str) -> list[s
 
 
 def _shared_with_others(op: Operator, body: dict[str, Any], pipeline: GridPipeline) -> tuple[bool, bool]:
-    """Whether another live pipeline uses the same InfluxDB bucket / archive bucket and prefix."""
+    """Whether another live pipeline uses the same InfluxDB bucket / writes its archive to the same place (a pipeline
+    of the same name in another namespace, with the same archive bucket and prefix)."""
     influx_shared = archive_shared = False
     sinks = pipeline.spec.sinks
+    own_archive = resources.archive_pipeline_prefix(sinks.archive.prefix, pipeline.metadata.name)
     for other in op.kube.list_pipelines():
         if other["metadata"].get("uid") == body["metadata"]["uid"] or other["metadata"].get("deletionTimestamp"):
             continue
@@ -378,17 +380,21 @@ def _shared_with_others(op: Operator, body: dict[str, Any], pipeline: GridPipeli
         influx_shared |= (
             other_influx.get("enabled", False) and other_influx.get("bucket", "gridpipe") == sinks.influxdb.bucket
         )
+        other_archive_prefix = resources.archive_pipeline_prefix(
+            other_archive.get("prefix", ""), other["metadata"]["name"]
+        )
         archive_shared |= (
             other_archive.get("enabled", False)
             and other_archive.get("bucket", "gridpipe-archive") == sinks.archive.bucket
-            and other_archive.get("prefix", "") == sinks.archive.prefix
+            and other_archive_prefix == own_archive
         )
     return influx_shared, archive_shared
 
 
 def delete_data(op: Operator, body: dict[str, Any]) -> list[str]:
-    """deletionPolicy Delete: remove the pipeline's InfluxDB bucket, archive prefix and Flink state. Data another
-    pipeline still uses is kept. Raises RetryLater when a service cannot be reached (the finalizer waits)."""
+    """deletionPolicy Delete: remove the pipeline's InfluxDB bucket, its own archive folder (``[<prefix>/]<name>``,
+    never the rest of the prefix) and its Flink state. Data another pipeline still uses is kept. Raises RetryLater
+    when a service cannot be reached (the finalizer waits)."""
     meta = body["metadata"]
     pipeline = pipeline_of(body)
     if pipeline.spec.deletion_policy != "Delete":
@@ -406,8 +412,9 @@ def delete_data(op: Operator, body: dict[str, Any]) -> list[str]:
                     done.append(f"InfluxDB bucket {sinks.influxdb.bucket}")
         filesystem = resources.s3_filesystem(connections.s3)
         if sinks.archive.enabled and not archive_shared:
-            resources.delete_s3_prefix(filesystem, sinks.archive.bucket, sinks.archive.prefix)
-            done.append(f"s3://{sinks.archive.bucket}/{sinks.archive.prefix}")
+            archive = resources.archive_pipeline_prefix(sinks.archive.prefix, pipeline.metadata.name)
+            resources.delete_s3_prefix(filesystem, sinks.archive.bucket, archive)
+            done.append(f"s3://{sinks.archive.bucket}/{archive}")
         state = state_prefix(owner, op.settings.platform(bootstrap_servers="", schema_registry_url="", s3_endpoint=""))
         bucket, _, prefix = state.removeprefix("s3://").partition("/")
         resources.delete_s3_prefix(filesystem, bucket, prefix)

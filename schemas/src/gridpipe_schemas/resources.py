@@ -158,6 +158,11 @@ def ensure_s3_location(filesystem: Any, bucket: str, prefix: str = "") -> str:
     return "created"
 
 
+def archive_pipeline_prefix(prefix: str, pipeline: str) -> str:
+    """Where one pipeline's archive lives in its bucket, ``[<prefix>/]<pipeline>``; its datasets are folders below."""
+    return "/".join(p for p in (prefix.strip("/"), pipeline) if p)
+
+
 def delete_s3_prefix(filesystem: Any, bucket: str, prefix: str) -> None:
     """Delete every object under ``bucket/prefix`` (the whole bucket's objects when the prefix is empty)."""
     from pyarrow import fs
