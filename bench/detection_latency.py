@@ -25,8 +25,9 @@ from common import record
 from pipelines import grid_pipeline, quiet_cluster, remove_bench_data, start, unique
 
 from gridpipe_generator.records import PRODUCED_AT_HEADER
-from gridpipe_generator.run import Generator, GeneratorConfig
+from gridpipe_generator.run import Generator, GeneratorConfig, RunSummary
 from gridpipe_schemas.catalog import parsed_avro
+from gridpipe_schemas.pipeline import GridPipeline
 from gridpipe_schemas.subjects import PipelineKind
 from gridpipe_stack import flinksql
 from gridpipe_stack.config import StackConfig
@@ -64,18 +65,8 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--rate", type=int, default=10_000)
-    parser.add_argument("--seconds", type=float, default=120.0)
-    parser.add_argument("--anomaly-rate", type=float, default=0.002)
-    parser.add_argument("--sinks", action="store_true", help="InfluxDB and the archive on, recorded apart")
-    args = parser.parse_args()
-    stack = StackConfig.from_env()
-    cancelled = quiet_cluster(stack)
-    pipeline = grid_pipeline(unique("bench-latency"), threshold=4.0, sinks=args.sinks)
-    _topic_with_append_time(stack, pipeline.spec.outputs.anomalies_topic)
-    job_id = start(stack, pipeline)
+def _measure(stack: StackConfig, pipeline: GridPipeline, args: argparse.Namespace) -> tuple[RunSummary, list[float]]:
+    """Feed the running job at the target rate; the latency of every alert whose reading the generator created."""
 
     cfg = GeneratorConfig(
         PipelineKind.GRID,
@@ -119,8 +110,25 @@ def main() -> None:
                 slow_at.append(produced_at[key] / 1000.0)
     first = min(produced_at.values()) / 1000.0
     print("alerts slower than 50 ms, seconds into the run:", [round(t - first, 1) for t in sorted(slow_at)])
-    flinksql.cancel(stack, job_id)
-    if args.sinks:
+    return summary, latencies
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--rate", type=int, default=10_000)
+    parser.add_argument("--seconds", type=float, default=120.0)
+    parser.add_argument("--anomaly-rate", type=float, default=0.002)
+    parser.add_argument("--sinks", action="store_true", help="InfluxDB and the archive on, recorded apart")
+    args = parser.parse_args()
+    stack = StackConfig.from_env()
+    cancelled = quiet_cluster(stack)
+    pipeline = grid_pipeline(unique("bench-latency"), threshold=4.0, sinks=args.sinks)
+    _topic_with_append_time(stack, pipeline.spec.outputs.anomalies_topic)
+    job_id = start(stack, pipeline)
+    try:
+        summary, latencies = _measure(stack, pipeline, args)
+    finally:
+        flinksql.cancel(stack, job_id)
         remove_bench_data(stack, [pipeline])
     record(
         "detection-latency-with-sinks" if args.sinks else "detection-latency",

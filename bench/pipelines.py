@@ -128,10 +128,9 @@ def prefill_replay_topic(stack: StackConfig, topic: str, events: int, meters: in
 
 def remove_bench_data(stack: StackConfig, pipelines: list[GridPipeline]) -> None:
     """Delete what a benchmark's pipelines left behind (their topics and archive), so runs do not fill the stack."""
-    from gridpipe_jobs.archive import dataset_root
     from gridpipe_jobs.sinktesting import s3_access
     from gridpipe_jobs.topics import wanted_topics
-    from gridpipe_schemas.resources import delete_s3_prefix
+    from gridpipe_schemas.resources import archive_pipeline_prefix, delete_s3_prefix
 
     topics = sorted({name for pipeline in pipelines for name in wanted_topics(pipeline)})
     delete_topics(stack.kafka_bootstrap, topics)
@@ -139,5 +138,6 @@ def remove_bench_data(stack: StackConfig, pipelines: list[GridPipeline]) -> None
     for pipeline in pipelines:
         archive = pipeline.spec.sinks.archive
         if archive.enabled:
-            # Every dataset of the pipeline: <prefix>/<pipeline>, the archive's layout without bucket and dataset.
-            delete_s3_prefix(filesystem, archive.bucket, dataset_root("", archive.prefix, pipeline.metadata.name, ""))
+            delete_s3_prefix(
+                filesystem, archive.bucket, archive_pipeline_prefix(archive.prefix, pipeline.metadata.name)
+            )
