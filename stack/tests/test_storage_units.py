@@ -117,6 +117,7 @@ def test_session_taskmanager_survives_many_jobs_and_reports_fresh_metrics(tmp_pa
     assert settings["taskmanager.memory.jvm-metaspace.size"] == "768m", "job after job loads classes anew"
     assert int(settings["metrics.fetcher.update-interval"]) <= 1000  # type: ignore[call-overload]
     assert "disablePutObjectMD5Validation=true" in str(settings["env.java.opts.taskmanager"])
+    assert settings["s3.directory.marker.retention"] == "keep", "commits must not delete parent markers"
 
 
 def test_down_with_delete_data_leaves_an_empty_stack(tmp_path: Path) -> None:

@@ -211,6 +211,9 @@ def _flink_configuration(pipeline: GridPipeline, owner: Owner, platform: Platfor
         "high-availability.storageDir": f"{state}/ha",
         "s3.endpoint": platform.s3_endpoint,
         "s3.path.style.access": "true",
+        # No parent "directory" marker deletes after each archive file: they block the writer task at commit (and
+        # with it the source and the alerts); docs/sinks.md.
+        "s3.directory.marker.retention": "keep",
         "metrics.reporter.prom.factory.class": "org.apache.flink.metrics.prometheus.PrometheusReporterFactory",
         "metrics.reporter.prom.port": str(PROMETHEUS_PORT),
     }

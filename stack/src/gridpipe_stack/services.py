@@ -227,6 +227,10 @@ def flink_s3_settings(cfg: StackConfig) -> dict[str, object]:
         "s3.path.style.access": True,
         "s3.access-key": s3.access_key,
         "s3.secret-key": s3.secret_key,
+        # Hadoop S3A otherwise deletes every parent "directory" marker after each file it writes, and Flink commits
+        # archive files in the writer's task thread: those deletes held it for up to a second after checkpoints,
+        # back-pressuring the source and delaying alerts (docs/sinks.md).
+        "s3.directory.marker.retention": "keep",
         # The endpoint is plain HTTP, so the AWS SDK signs every byte of each uploaded part (SigV4 streaming
         # signatures, checked by the server); its extra client-side MD5 pass over the same bytes guards nothing more
         # and cost the archive a tenth of the TaskManager's CPU (docs/sinks.md).
