@@ -16,8 +16,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from gridpipe_jobs.sinks import PARTITION_COLUMNS
-from gridpipe_schemas.resources import archive_pipeline_prefix
+from gridpipe_jobs.sinks import PARTITION_COLUMNS, dataset_root
 
 if TYPE_CHECKING:
     import duckdb
@@ -73,10 +72,6 @@ class S3Access:
             connect_timeout=5,
             request_timeout=30,
         )
-
-
-def dataset_root(bucket: str, prefix: str, pipeline: str, dataset: str) -> str:
-    return "/".join(p for p in (bucket, archive_pipeline_prefix(prefix, pipeline), dataset) if p)
 
 
 def open_dataset(filesystem: pafs.FileSystem, root: str) -> ds.Dataset | None:

@@ -102,7 +102,12 @@ def archive_path(pipeline: GridPipeline, dataset: str, root: str | None = None) 
     """``s3://<bucket>[/<prefix>]/<pipeline>/<dataset>``, or the same under ``root`` (tests, benchmarks)."""
     archive = pipeline.spec.sinks.archive
     base = root.rstrip("/") if root else f"s3://{archive.bucket}"
-    return "/".join(p for p in (base, archive_pipeline_prefix(archive.prefix, pipeline.metadata.name), dataset) if p)
+    return dataset_root(base, archive.prefix, pipeline.metadata.name, dataset)
+
+
+def dataset_root(base: str, prefix: str, pipeline: str, dataset: str) -> str:
+    """``<base>/[<prefix>/]<pipeline>/<dataset>``; ``base`` is a bucket, an ``s3://`` URI or another root."""
+    return "/".join(p for p in (base, archive_pipeline_prefix(prefix, pipeline), dataset) if p)
 
 
 def archive_table(name: str, columns: list[Column], path: str, archive: ArchiveSink) -> str:

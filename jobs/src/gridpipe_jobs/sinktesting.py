@@ -10,8 +10,8 @@ from typing import Any
 
 import httpx
 
-from gridpipe_jobs.archive import S3Access, dataset_root, open_dataset
-from gridpipe_jobs.sinks import MEASUREMENTS
+from gridpipe_jobs.archive import S3Access, open_dataset
+from gridpipe_jobs.sinks import MEASUREMENTS, dataset_root
 from gridpipe_schemas.pipeline import GridPipeline
 from gridpipe_stack import credentials
 from gridpipe_stack.config import StackConfig
