@@ -164,13 +164,11 @@ def archive_pipeline_prefix(prefix: str, pipeline: str) -> str:
 
 
 def delete_s3_prefix(filesystem: Any, bucket: str, prefix: str) -> None:
-    """Delete every object under ``bucket/prefix`` (the whole bucket's objects when the prefix is empty)."""
+    """Delete every object under ``bucket/prefix``. An empty prefix is refused: nothing here owns a whole bucket."""
     from pyarrow import fs
 
-    path = f"{bucket}/{prefix.strip('/')}".rstrip("/")
-    if filesystem.get_file_info(path).type == fs.FileType.NotFound:
-        return
-    if prefix.strip("/"):
+    if not prefix.strip("/"):
+        raise ValueError(f"refusing to delete every object in bucket {bucket}: give the prefix to delete")
+    path = f"{bucket}/{prefix.strip('/')}"
+    if filesystem.get_file_info(path).type != fs.FileType.NotFound:
         filesystem.delete_dir(path)
-    else:
-        filesystem.delete_dir_contents(path, missing_dir_ok=True)
