@@ -85,6 +85,19 @@ def test_services_listen_on_loopback_only_with_the_notes_flags(tmp_path: Path) -
     assert (cfg.run_dir / "kube" / "kubeconfig").is_file()
 
 
+def test_auditing_is_opt_in_and_records_metadata_of_writes_and_secrets_only(tmp_path: Path) -> None:
+    cfg = stack_in(tmp_path)
+    bins = KubeBinaries(*(Path(f"/bin/{n}") for n in ("etcd", "kube-apiserver", "kube-controller-manager", "helm")))
+    _, plain, _ = kube_services(cfg, KubeInstallation(bins, ()))
+    assert not [flag for flag in plain.command if flag.startswith("--audit")]
+    _, audited, _ = kube_services(cfg, KubeInstallation(bins, ()), audit=True)
+    assert f"--audit-log-path={cluster_of(cfg).audit_log}" in audited.command
+    (policy_flag,) = [flag for flag in audited.command if flag.startswith("--audit-policy-file=")]
+    policy = yaml.safe_load(Path(policy_flag.partition("=")[2]).read_text())
+    assert {rule["level"] for rule in policy["rules"]} == {"Metadata", "None"}, "never a request's content"
+    assert policy["rules"][-1] == {"level": "None"}, "everything else (reads, watches) is not recorded"
+
+
 def test_flink_2_versions_are_added_to_flink_version_enums_only() -> None:
     document: dict[str, Any] = {
         "spec": {

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import base64
+import json
 import ssl
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import yaml
@@ -44,6 +46,17 @@ class KubeCluster:
             raise StackError(f"the apiserver issued no token for {namespace}/{name}", "read the kube-apiserver log")
         user = {"token": token}
         return _write_kubeconfig(path, self, f"system:serviceaccount:{namespace}:{name}", user, namespace)
+
+    @property
+    def audit_log(self) -> Path:
+        """The apiserver's audit log (JSON lines), written when the cluster was started with auditing."""
+        return self.kubeconfig.with_name("audit.log")
+
+    def audit_events(self) -> list[dict[str, Any]]:
+        """Every audit event recorded so far (writes and Secret accesses: see ``services.AUDIT_POLICY``)."""
+        if not self.audit_log.exists():
+            return []
+        return [json.loads(line) for line in self.audit_log.read_text().splitlines() if line.strip()]
 
     def ssl_context(self) -> ssl.SSLContext:
         context = ssl.create_default_context(cafile=str(self.pki.ca_cert))

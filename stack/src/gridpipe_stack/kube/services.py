@@ -7,13 +7,18 @@ workload controller: Deployments never get ReplicaSets, pods are never scheduled
 
 The apiserver counts as ready once /readyz says ok and every CRD the stack serves is installed and Established;
 the controller manager starts after that, so its garbage collector watches the custom resources from the start.
+
+With ``audit`` (the test cluster), the apiserver records every write and every Secret access, with the user who made
+it, in ``KubeCluster.audit_log``: what lets a test say which client wrote what.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import httpx
+import yaml
 
 from gridpipe_stack import probes
 from gridpipe_stack.config import HOST, StackConfig
@@ -24,6 +29,17 @@ from gridpipe_stack.kube.provision import KubeInstallation
 from gridpipe_stack.services import Service
 
 CONTROLLERS = ("garbage-collector-controller", "namespace-controller", "serviceaccount-controller")
+# Metadata only (who, what, which object, the answer's code): never a request's or a Secret's content.
+AUDIT_POLICY: dict[str, Any] = {
+    "apiVersion": "audit.k8s.io/v1",
+    "kind": "Policy",
+    "omitStages": ["RequestReceived"],
+    "rules": [
+        {"level": "Metadata", "resources": [{"group": "", "resources": ["secrets"]}]},
+        {"level": "Metadata", "verbs": ["create", "update", "patch", "delete", "deletecollection"]},
+        {"level": "None"},
+    ],
+}
 
 
 def _etcd_healthy(response: httpx.Response) -> bool:
@@ -72,7 +88,19 @@ def _ready_with_crds(cluster: KubeCluster, crd_files: tuple[Path, ...]) -> probe
     return probe
 
 
-def _kube_apiserver(cfg: StackConfig, inst: KubeInstallation) -> Service:
+def _audit_flags(cluster: KubeCluster) -> list[str]:
+    policy = cluster.audit_log.with_name("audit-policy.yaml")
+    policy.write_text(yaml.safe_dump(AUDIT_POLICY, sort_keys=False))
+    return [
+        f"--audit-policy-file={policy}",
+        f"--audit-log-path={cluster.audit_log}",
+        "--audit-log-format=json",
+        "--audit-log-maxsize=50",
+        "--audit-log-maxbackup=1",
+    ]
+
+
+def _kube_apiserver(cfg: StackConfig, inst: KubeInstallation, audit: bool) -> Service:
     cluster = cluster_of(cfg)
     pki = ensure_pki(cluster.pki.directory)
     write_kubeconfig(cfg, cluster)
@@ -98,6 +126,7 @@ def _kube_apiserver(cfg: StackConfig, inst: KubeInstallation) -> Service:
             "--endpoint-reconciler-type=none",
             "--profiling=false",
             f"--cert-dir={kube_dir(cfg) / 'apiserver-certs'}",
+            *(_audit_flags(cluster) if audit else []),
         ],
         ports={"https": cfg.ports.kube_apiserver},
         probe=_ready_with_crds(cluster, inst.crd_files),
@@ -146,8 +175,9 @@ def _kube_controller_manager(cfg: StackConfig, inst: KubeInstallation) -> Servic
     )
 
 
-def kube_services(cfg: StackConfig, inst: KubeInstallation) -> list[Service]:
-    """etcd, kube-apiserver (with the CRDs), kube-controller-manager: each started once the one before is ready."""
+def kube_services(cfg: StackConfig, inst: KubeInstallation, *, audit: bool = False) -> list[Service]:
+    """etcd, kube-apiserver (with the CRDs), kube-controller-manager: each started once the one before is ready.
+    ``audit``: the apiserver records writes and Secret accesses in ``cluster_of(cfg).audit_log``."""
     for directory in (cfg.logs_dir, cfg.data_dir, kube_dir(cfg)):
         directory.mkdir(parents=True, exist_ok=True)
-    return [_etcd(cfg, inst), _kube_apiserver(cfg, inst), _kube_controller_manager(cfg, inst)]
+    return [_etcd(cfg, inst), _kube_apiserver(cfg, inst, audit), _kube_controller_manager(cfg, inst)]

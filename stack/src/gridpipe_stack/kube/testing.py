@@ -1,7 +1,8 @@
 """pytest fixtures for tests against a real kube-apiserver (loaded from the root conftest.py).
 
 ``kube_cluster`` starts a stack of its own holding just etcd, kube-apiserver (with the CRDs) and
-kube-controller-manager (a few seconds), and at the end stops it and checks that no process of it survived.
+kube-controller-manager (a few seconds), its apiserver auditing writes and Secret accesses (``audit_events()``), and at
+the end stops it and checks that no process of it survived.
 ``kube_namespace`` gives each test a fresh namespace and removes it afterwards, with everything in it, even objects
 whose finalizer's owner (a stopped operator) is gone. ``helm_binary`` is the pinned helm.
 """
@@ -34,7 +35,7 @@ KUBE_TEST_PORT_BASE = int(os.environ.get("GRIDPIPE_TEST_PORT_BASE", "28000"))
 def kube_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KubeCluster]:
     cfg = stack_config("test-k8s", tmp_path_factory.mktemp("kube"), KUBE_TEST_PORT_BASE)
     try:
-        stack.start(cfg, stack.scaled(kube_services(cfg, provision_kube(cfg.cache_dir))))
+        stack.start(cfg, stack.scaled(kube_services(cfg, provision_kube(cfg.cache_dir), audit=True)))
         yield cluster_of(cfg)
     finally:
         stack.down(cfg)
