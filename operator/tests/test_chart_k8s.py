@@ -3,7 +3,9 @@ ServiceAccount's token; two replicas under peering, one working at a time."""
 
 from __future__ import annotations
 
+import re
 import subprocess
+import time
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
@@ -21,6 +23,8 @@ from .test_operator_k8s import all_children, grid_document, job_threshold
 
 pytestmark = pytest.mark.k8s
 CHART = Path(__file__).resolve().parents[2] / "charts" / "gridpipe-operator"
+PEERING_RESOURCES = {"kopfpeerings", "clusterkopfpeerings"}
+RESYNC_SECONDS = 5  # the shortest the operator accepts
 
 
 def helm(helm_binary: Path, *args: str) -> str:
@@ -128,3 +132,53 @@ def test_chart_rbac_is_enough_and_two_replicas_take_turns(
 
     api.custom.delete_namespaced_custom_object("gridpipe.io", "v1alpha1", api.namespace, "gridpipelines", "grid-a")
     wait_for(lambda: all_children(api, "grid-a") is None and api.flink("grid-a") is None, "children deleted")
+
+
+def reconciles(metrics: str, trigger: str) -> float:
+    found = re.search(rf'^gridpipe_operator_reconciles_total{{trigger="{trigger}"}} (\S+)$', metrics, re.MULTILINE)
+    return float(found.group(1)) if found else 0.0
+
+
+def described(event: dict[str, Any]) -> str:
+    ref = event.get("objectRef") or {}
+    code = (event.get("responseStatus") or {}).get("code")
+    return f"{event['verb']} {ref.get('resource')}/{ref.get('subresource') or ''} {ref.get('name')} -> {code}"
+
+
+def test_the_standby_writes_nothing_and_reads_no_credentials(
+    api: Api,
+    kube_cluster: KubeCluster,
+    helm_binary: Path,
+    tmp_path: Path,
+    start_operator: Callable[..., OperatorProcess],
+) -> None:
+    """Chart defaults (two replicas, peering) with a short resync period: over several periods the standby makes no
+    write at all besides its own peering keep-alive, and never reads the connections Secret, without which it cannot
+    reach Apicurio, InfluxDB or S3. The apiserver's audit log says who did what; the active replica runs as admin,
+    the standby as the chart's ServiceAccount."""
+    kubeconfig = service_account_kubeconfig(kube_cluster, helm_binary, api.namespace, tmp_path / "sa.kubeconfig")
+    standby_user = f"system:serviceaccount:{api.namespace}:gp-{api.namespace}"
+    api.create_connections(unreachable_connections())
+    resync = {"GRIDPIPE_OPERATOR_RESYNC_SECONDS": str(RESYNC_SECONDS)}
+    active = start_operator(peering="gridpipe-operator", priority=2, **resync)
+    standby = start_operator(kubeconfig=kubeconfig, peering="gridpipe-operator", priority=1, **resync)
+    wait_for(lambda: len(peers(api)) == 2, "both replicas in the peering record", 20)
+
+    api.create_pipeline(grid_document())
+    wait_for(lambda: all_children(api, "grid-a"), "children, from the active replica")
+    wait_for(lambda: (api.pipeline("grid-a") or {}).get("status"), "a status, from the active replica")
+    wait_for(
+        lambda: reconciles(active.metrics(), "resync") >= 2,
+        "two resyncs by the active replica",
+        timeout=3 * RESYNC_SECONDS + 5,
+    )
+    time.sleep(RESYNC_SECONDS)  # one more period for the standby, had it been resyncing in step
+
+    by_standby = [
+        event
+        for event in kube_cluster.audit_events()
+        if event["user"]["username"] == standby_user
+        and (event.get("objectRef") or {}).get("resource") not in PEERING_RESOURCES
+    ]
+    assert not by_standby, "the standby wrote or read credentials:\n" + "\n".join(map(described, by_standby))
+    assert "gridpipe_operator_reconciles_total{" not in standby.metrics(), "the standby reconciled"
