@@ -240,16 +240,21 @@ def test_settings_refuse_nonsense() -> None:
         Settings.from_env({"GRIDPIPE_OPERATOR_TOPIC_REPLICAS": "three"})
 
 
-def test_resync_pauses_only_for_a_live_replica_of_higher_priority() -> None:
+def test_a_replica_stands_by_as_kopf_pauses_it() -> None:
     from datetime import UTC, datetime
 
-    from gridpipe_operator.handlers.resync import outranked
+    from gridpipe_operator.peering import outranked
 
     now = datetime(2026, 1, 1, 12, 0, 0, tzinfo=UTC)
     live = {"lastseen": "2026-01-01T11:59:30+00:00", "lifetime": 60}
-    assert outranked({"other": {**live, "priority": 9}}, 5, now)
-    assert not outranked({"other": {**live, "priority": 3}, "me": {**live, "priority": 5}}, 5, now)
-    assert not outranked({"gone": {"lastseen": "2026-01-01T11:50:00+00:00", "lifetime": 60, "priority": 9}}, 5, now)
+    me = {"me": {**live, "priority": 5}}
+    assert outranked({**me, "other": {**live, "priority": 9}}, 5, now), "a live peer of higher priority"
+    assert outranked({**me, "other": {**live, "priority": 5}}, 5, now), "a tie: kopf pauses both"
+    assert outranked(None, 5, now), "no peering record: kopf stays paused"
+    assert not outranked({**me, "other": {**live, "priority": 3}}, 5, now)
+    gone = {"lastseen": "2026-01-01T11:50:00+00:00", "lifetime": 60, "priority": 9}
+    assert not outranked({**me, "gone": gone}, 5, now), "a peer past its lifetime"
+    assert not outranked(me, 5, now)
     assert not outranked({}, 5, now)
 
 

@@ -133,8 +133,9 @@ class Kube:
             if error.status != 409:  # already there
                 raise
 
-    def peers(self, name: str, namespaces: tuple[str, ...]) -> dict[str, Any]:
-        """The peers kopf recorded in the peering object(s): identity -> {priority, lastseen, lifetime}."""
+    def peers(self, name: str, namespaces: tuple[str, ...]) -> dict[str, Any] | None:
+        """The peers kopf recorded in the peering object(s): identity -> {priority, lastseen, lifetime}; None when
+        a peering object is missing (kopf then keeps the operator paused)."""
         records: list[Any] = []
         try:
             if not namespaces:
@@ -144,8 +145,9 @@ class Kube:
                     self.custom.get_namespaced_custom_object("kopf.dev", "v1", namespace, "kopfpeerings", name)
                 )
         except ApiException as error:
-            if error.status != 404:
-                raise
+            if error.status == 404:
+                return None
+            raise
         found: dict[str, Any] = {}
         for record in records:
             found.update(record.get("status") or {})

@@ -13,6 +13,7 @@ from gridpipe_operator.handlers.pipeline_changed import on_pipeline_changed
 from gridpipe_operator.handlers.pipeline_deleted import on_pipeline_deleting, on_pipeline_gone
 from gridpipe_operator.handlers.resync import resync_forever
 from gridpipe_operator.kube import Kube, load_api_client
+from gridpipe_operator.peering import Peering
 from gridpipe_operator.reconcile import ExternalWork, Operator, RetryLater, Unreconcilable
 from gridpipe_operator.render import FLINK_API, MANAGED_BY, TOPIC_API
 from gridpipe_operator.settings import Settings
@@ -41,6 +42,7 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> Non
         settings=config,
         namespaces=tuple(memo.get("namespaces") or ()),
         externals=ExternalWork(config.workers),
+        peering=Peering(memo.peering, memo.priority) if memo.get("peering") else None,
     )
     if memo.get("peering"):
         memo.operator.kube.ensure_peering(memo.peering, memo.operator.namespaces)

@@ -19,6 +19,7 @@ from gridpipe_operator import external
 from gridpipe_operator.connections import Connections, ConnectionsInvalid, connections_from, decode_secret_data
 from gridpipe_operator.kube import Kube, api_message
 from gridpipe_operator.metrics import measured
+from gridpipe_operator.peering import Peering, stands_by
 from gridpipe_operator.render import (
     FLINK_API,
     TOPIC_API,
@@ -118,6 +119,7 @@ class Operator:
     # (kind, namespace, name) -> resourceVersion our last apply returned: watch events that echo it are skipped
     applied_versions: dict[tuple[str, str, str], str] = field(default_factory=dict)
     externals: ExternalWork = field(default_factory=ExternalWork)
+    peering: Peering | None = None  # None: standalone, always active
 
 
 _locks: defaultdict[tuple[str, str], threading.Lock] = defaultdict(threading.Lock)
@@ -341,9 +343,23 @@ def _externals_job(op: Operator, key: Key) -> None:
 
 
 def _retry_later(op: Operator, key: Key, delay: float) -> None:
-    timer = threading.Timer(delay, request_externals, (op, key))
+    timer = threading.Timer(delay, _retry_externals, (op, key))
     timer.daemon = True
     timer.start()
+
+
+def _retry_externals(op: Operator, key: Key) -> None:
+    """A retry armed while this replica was active is dropped once another one is (the active one does the work;
+    this one's resync checks again should it become active)."""
+    try:
+        if stands_by(op.kube, op.peering, op.namespaces):
+            log.info(f"{key[0]}/{key[1]}: another replica is active; not retrying schemas and storage")
+            return
+    except Exception:
+        log.exception(f"{key[0]}/{key[1]}: could not read the peering record; retrying later")
+        _retry_later(op, key, MAX_RETRY_DELAY)
+        return
+    request_externals(op, key)
 
 
 def delete_children(op: Operator, namespace: str, name: str, uid: str) -> list[str]:

@@ -1,15 +1,13 @@
 """Every few minutes, reconcile every pipeline in full (external resources included): drift that no watch event
-shows, such as a bucket deleted behind our back, is repaired too."""
+shows, such as a bucket deleted behind our back, is repaired too. Only the active replica does it."""
 
 from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Mapping
-from datetime import UTC, datetime, timedelta
-from typing import Any
 
 from gridpipe_operator.metrics import PIPELINES, measured
+from gridpipe_operator.peering import stands_by
 from gridpipe_operator.reconcile import Operator, RetryLater, Unreconcilable, reconcile
 
 log = logging.getLogger("gridpipe_operator.resync")
@@ -30,24 +28,12 @@ def resync_once(op: Operator) -> int:
     return len(pipelines)
 
 
-def outranked(peers: Mapping[str, Any], priority: int, now: datetime) -> bool:
-    """Whether a live peer has a higher priority (kopf then pauses this replica, and so does the resync)."""
-    for peer in peers.values():
-        if not isinstance(peer, Mapping) or int(peer.get("priority", 0)) <= priority:
-            continue
-        seen = datetime.fromisoformat(str(peer.get("lastseen")))
-        if seen.tzinfo is None:
-            seen = seen.replace(tzinfo=UTC)
-        if now - seen <= timedelta(seconds=float(peer.get("lifetime", 60))):
-            return True
-    return False
-
-
-def resync_forever(op: Operator, stop: threading.Event, peering: tuple[str, int] | None = None) -> None:
-    """Resync every period; under peering, only while no live replica outranks this one."""
+def resync_forever(op: Operator, stop: threading.Event) -> None:
+    """Resync every period, unless another replica is the active one (kopf pauses its handlers then, not this)."""
     while not stop.wait(op.settings.resync_seconds):
         try:
-            if peering and outranked(op.kube.peers(peering[0], op.namespaces), peering[1], datetime.now(UTC)):
+            if stands_by(op.kube, op.peering, op.namespaces):
+                log.debug("another replica is active; no resync")
                 continue
             resync_once(op)
         except Exception:
