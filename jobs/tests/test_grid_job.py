@@ -17,7 +17,13 @@ import pytest
 from gridpipe_generator.records import LABEL_HEADER, parse_label
 from gridpipe_generator.run import Generator, GeneratorConfig, build_stream
 from gridpipe_jobs.severity import grid_severity
-from gridpipe_jobs.testing import consume, grid_document, reference_zscore, unique
+from gridpipe_jobs.testing import (
+    assert_within_recovery_objective,
+    consume,
+    grid_document,
+    reference_zscore,
+    unique,
+)
 from gridpipe_schemas.catalog import parsed_avro
 from gridpipe_schemas.pipeline import duration_ms
 from gridpipe_schemas.subjects import PipelineKind
@@ -189,7 +195,7 @@ def _checkpoints(stack: StackConfig, job_id: str) -> int:
     return int(response["counts"]["completed"])
 
 
-def test_job_recovers_from_a_killed_taskmanager_without_losing_an_anomaly(
+def test_job_recovers_from_a_killed_taskmanager_within_the_rto_without_losing_an_anomaly(
     local_stack: StackConfig, run_pipeline: Any
 ) -> None:
     running = run_pipeline(grid_document(unique("grid-kill")))
@@ -206,6 +212,7 @@ def test_job_recovers_from_a_killed_taskmanager_without_losing_an_anomaly(
     second = _generate(local_stack, topic, count=3000, seed=8, start_ms=START_MS + 3_600_000)
     recovery = _wait_for_recovery(local_stack, running.job_id, timeout=120)
     print(f"job running again {recovery - killed_at:.1f}s after the TaskManager was killed")
+    assert_within_recovery_objective(recovery - killed_at)
 
     labelled = sum(
         1
