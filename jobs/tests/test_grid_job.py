@@ -6,18 +6,26 @@ import io
 import itertools
 import os
 import signal
+import statistics
 import time
 from collections import Counter
+from datetime import timedelta
 from typing import Any
 
 import fastavro
 import httpx
 import pytest
 
-from gridpipe_generator.records import LABEL_HEADER, parse_label
+from gridpipe_generator.records import LABEL_HEADER, anomaly_label, parse_label
 from gridpipe_generator.run import Generator, GeneratorConfig, build_stream
 from gridpipe_jobs.severity import grid_severity
-from gridpipe_jobs.testing import consume, grid_document, reference_zscore, unique
+from gridpipe_jobs.testing import (
+    assert_within_recovery_objective,
+    consume,
+    grid_document,
+    reference_zscore,
+    unique,
+)
 from gridpipe_schemas.catalog import parsed_avro
 from gridpipe_schemas.pipeline import duration_ms
 from gridpipe_schemas.subjects import PipelineKind
@@ -131,13 +139,82 @@ def test_alerts_match_the_reference_and_the_labels(local_stack: StackConfig, run
     assert len(missed) <= 0.05 * labelled, missed
 
 
-def test_normal_traffic_raises_no_alert(local_stack: StackConfig, run_pipeline: Any) -> None:
+def _decode_readings(messages: list[Any]) -> list[tuple[Any, dict[str, Any]]]:
+    """Each (message, reading) of a readings topic, in event-time order."""
+    schema = parsed_avro("SensorReading")
+    readings: list[tuple[Any, Any]] = [
+        (m, fastavro.schemaless_reader(io.BytesIO(m.value()[5:]), schema, None)) for m in messages
+    ]
+    return sorted(readings, key=lambda pair: pair[1]["timestamp"])
+
+
+def _probes(readings: list[tuple[Any, dict[str, Any]]]) -> list[tuple[Any, dict[str, Any], str]]:
+    """Two labelled anomalies one second after the stream's last reading, each modelled on its meter's last
+    message: a voltage surge 20 of the meter's own standard deviations above its last reading, and an equipment
+    failure that repeats another meter's last values."""
+    (failing_message, failing), (surging_message, surging) = readings[-2], readings[-1]
+    assert failing["meter_id"] != surging["meter_id"]
+    later = surging["timestamp"] + timedelta(seconds=1)
+    own = [r["voltage"] for _, r in readings if r["meter_id"] == surging["meter_id"]]
+    surge = {**surging, "timestamp": later, "voltage": surging["voltage"] + 20 * statistics.stdev(own)}
+    failure = {**failing, "timestamp": later, "status": "EQUIPMENT_FAILURE"}
+    return [
+        (surging_message, surge, anomaly_label(["VOLTAGE_SURGE"])),
+        (failing_message, failure, anomaly_label(["EQUIPMENT_FAILURE"])),
+    ]
+
+
+def _produce_like(stack: StackConfig, probes: list[tuple[Any, dict[str, Any], str]]) -> None:
+    """Each probe reading as its model message was written: same topic, partition, key and schema id, labelled."""
+    from confluent_kafka import Producer
+
+    producer = Producer({"bootstrap.servers": stack.kafka_bootstrap})
+    for model, reading, label in probes:
+        body = io.BytesIO()
+        fastavro.schemaless_writer(body, parsed_avro("SensorReading"), reading)
+        producer.produce(
+            model.topic(),
+            model.value()[:5] + body.getvalue(),
+            model.key(),
+            partition=model.partition(),
+            headers=[(LABEL_HEADER, label)],
+        )
+    assert producer.flush(30) == 0
+
+
+def test_normal_traffic_raises_no_alert_and_the_anomalies_after_it_exactly_theirs(
+    local_stack: StackConfig, run_pipeline: Any
+) -> None:
     running = run_pipeline(grid_document(unique("grid-quiet"), fields=["voltage", "current", "temperature"]))
-    _generate(local_stack, running.pipeline.spec.source.topic, anomaly_rate=0.0, seed=99)
-    equipment_probe = _generate(local_stack, running.pipeline.spec.source.topic, anomaly_rate=0.0, seed=99, count=1)
-    assert equipment_probe.count == 1
-    time.sleep(8)  # time for anything wrong to arrive
-    assert consume(local_stack, running.pipeline.spec.outputs.anomalies_topic, idle=3, timeout=10) == []
+    spec = running.pipeline.spec
+    normal = _generate(local_stack, spec.source.topic, anomaly_rate=0.0, seed=99)
+    produced = _decode_readings(consume(local_stack, spec.source.topic, expect=normal.count))
+    probes = _probes(produced)
+    z = spec.detection.zscore
+    assert z is not None
+    readings = [reading for _, reading in produced] + [reading for _, reading, _ in probes]
+    verdicts = {
+        (v.key, field)
+        for field in z.fields
+        for v in reference_zscore(
+            [(r["meter_id"], _ms(r["timestamp"]), r[field]) for r in readings],
+            k=z.threshold,
+            min_samples=z.min_samples,
+            window_ms=duration_ms(z.window),
+            bucket_ms=duration_ms(z.bucket),
+        )
+    }
+    surge, failure = (reading for _, reading, _ in probes)
+    assert verdicts == {(surge["meter_id"], "voltage")}, "the reference flags the surge and nothing else"
+
+    _produce_like(local_stack, probes)
+    expected = {(surge["meter_id"], "VOLTAGE_SURGE"), (failure["meter_id"], "EQUIPMENT_FAILURE")}
+    consume(local_stack, spec.outputs.anomalies_topic, expect=len(expected), timeout=60)
+    time.sleep(5)  # time for any further, wrong, alert to arrive
+    messages = consume(local_stack, spec.outputs.anomalies_topic, idle=5, timeout=30)
+    decoded = _decode_events(local_stack, messages)
+    alerts = [(m.key().decode(), a["anomaly_type"]) for m, a in zip(messages, decoded, strict=True)]
+    assert sorted(alerts) == sorted(expected), "no alert on normal traffic, and one for each injected anomaly"
 
 
 def test_each_malformed_kind_is_dead_lettered_with_its_reason(local_stack: StackConfig, run_pipeline: Any) -> None:
@@ -189,7 +266,7 @@ def _checkpoints(stack: StackConfig, job_id: str) -> int:
     return int(response["counts"]["completed"])
 
 
-def test_job_recovers_from_a_killed_taskmanager_without_losing_an_anomaly(
+def test_job_recovers_from_a_killed_taskmanager_within_the_rto_without_losing_an_anomaly(
     local_stack: StackConfig, run_pipeline: Any
 ) -> None:
     running = run_pipeline(grid_document(unique("grid-kill")))
@@ -206,6 +283,7 @@ def test_job_recovers_from_a_killed_taskmanager_without_losing_an_anomaly(
     second = _generate(local_stack, topic, count=3000, seed=8, start_ms=START_MS + 3_600_000)
     recovery = _wait_for_recovery(local_stack, running.job_id, timeout=120)
     print(f"job running again {recovery - killed_at:.1f}s after the TaskManager was killed")
+    assert_within_recovery_objective(recovery - killed_at)
 
     labelled = sum(
         1
