@@ -199,7 +199,7 @@ class ReferenceZScore:
     def window_before(self, key: str, t: int) -> WindowStats:
         """The buckets held for ``key`` that start in [t - window, t), in slot order."""
         ring = self._rings[key]
-        held = (ring[slot] for slot in range(self.slots) if slot in ring)
+        held = (ring[slot] for slot in sorted(ring))
         return merged(bucket for start, bucket in held if t - self.window_ms <= start < t)
 
     def judge(self, key: str, t: int, x: float) -> Verdict | None:
