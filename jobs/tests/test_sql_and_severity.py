@@ -84,7 +84,7 @@ def test_grid_topology_judges_each_field_with_the_configured_window() -> None:
     sql = job_sql(pipeline, WIRING)
     text = "\n".join(sql.ddl + sql.inserts)
     assert "ZSCORE(input => TABLE zscore_voltage_input PARTITION BY meter_id, k => CAST(2.5 AS DOUBLE)" in text
-    assert "window_ms => CAST(300000 AS BIGINT), bucket_ms => CAST(10000 AS BIGINT)" in text
+    assert "window_ms => CAST(300000 AS BIGINT), bucket_ms => CAST(10000 AS BIGINT), field => 'voltage'" in text
     assert "WHERE status = 'EQUIPMENT_FAILURE'" in text
     # dead letters, anomalies (all detectors in one view), InfluxDB, archived readings, archived anomalies
     assert len(sql.inserts) == 5

@@ -231,6 +231,7 @@ def grid_job(pipeline: GridPipeline, wiring: Wiring) -> JobSql:
                 f"CREATE TEMPORARY VIEW {view} AS SELECT * FROM ZSCORE(input => TABLE {view}_input PARTITION BY"
                 f" meter_id, k => CAST({_number(z.threshold)} AS DOUBLE), min_samples => {z.min_samples},"
                 f" window_ms => CAST({window_ms} AS BIGINT), bucket_ms => CAST({bucket_ms} AS BIGINT),"
+                f" field => {literal(field)},"
                 # A stable uid per field keeps the window state restorable when thresholds change.
                 f" uid => {literal('zscore-' + field)})"
             )

@@ -133,6 +133,10 @@ def consume(
     return messages
 
 
+# EventTimeBuckets.RELATIVE_STDDEV_FLOOR: a window's stddev at or below this times |mean| counts as zero.
+RELATIVE_STDDEV_FLOOR = 1e-9
+
+
 @dataclass(frozen=True)
 class Verdict:
     key: str
@@ -143,31 +147,95 @@ class Verdict:
     samples: int
 
 
+@dataclass
+class Moments:
+    """One bucket: count, mean and M2 (the sum of squared deviations from the mean), updated as Welford did."""
+
+    count: int = 0
+    mean: float = 0.0
+    m2: float = 0.0
+
+    def add(self, x: float) -> None:
+        self.count += 1
+        delta = x - self.mean
+        self.mean += delta / self.count
+        self.m2 += delta * (x - self.mean)
+
+
+@dataclass(frozen=True)
+class WindowStats:
+    count: int
+    mean: float
+    stddev: float  # sample standard deviation
+
+    @property
+    def has_spread(self) -> bool:
+        return self.stddev > RELATIVE_STDDEV_FLOOR * abs(self.mean)
+
+
+def merged(buckets: Iterable[Moments]) -> WindowStats:
+    """The buckets as one window, summed as deviations from the first bucket's mean (as EventTimeBuckets.before)."""
+    n, shift, total, squares = 0, math.nan, 0.0, 0.0
+    for bucket in buckets:
+        if n == 0:
+            shift = bucket.mean
+        d = bucket.mean - shift
+        n += bucket.count
+        total += bucket.count * d
+        squares += bucket.m2 + bucket.count * d * d
+    if n < 2:
+        return WindowStats(n, shift, math.nan)
+    offset = total / n
+    return WindowStats(n, shift + offset, math.sqrt(max(0.0, (squares - total * offset) / (n - 1))))
+
+
+class ReferenceZScore:
+    """The ZSCORE rule of docs/detection.md in plain Python, operation for operation as the JVM's ring of buckets.
+
+    A key's ring has ``ceil(window / bucket) + 1`` slots; bucket ``b`` lives in slot ``b mod slots`` until a reading
+    of a later bucket takes the slot. A reading older than its key's newest minus the window is late: counted in
+    ``late``, neither judged nor added.
+    """
+
+    def __init__(self, *, k: float, min_samples: int, window_ms: int, bucket_ms: int) -> None:
+        self.k, self.min_samples, self.window_ms, self.bucket_ms = k, min_samples, window_ms, bucket_ms
+        self.slots = -(-window_ms // bucket_ms) + 1
+        self._rings: dict[str, dict[int, tuple[int, Moments]]] = defaultdict(dict)  # key -> slot -> (start, bucket)
+        self._newest: dict[str, int] = {}
+        self.late = 0
+
+    def is_late(self, key: str, t: int) -> bool:
+        return key in self._newest and t < self._newest[key] - self.window_ms
+
+    def window_before(self, key: str, t: int) -> WindowStats:
+        """The buckets held for ``key`` that start in [t - window, t), in slot order."""
+        ring = self._rings[key]
+        held = (ring[slot] for slot in sorted(ring))
+        return merged(bucket for start, bucket in held if t - self.window_ms <= start < t)
+
+    def judge(self, key: str, t: int, x: float) -> Verdict | None:
+        """Judge one reading against the window before it, then add it."""
+        if self.is_late(key, t):
+            self.late += 1
+            return None
+        stats = self.window_before(key, t)
+        anomalous = stats.count >= self.min_samples and stats.has_spread and abs(x - stats.mean) > self.k * stats.stddev
+        self._add(key, t, x)
+        return Verdict(key, t, x, stats.mean, stats.stddev, stats.count) if anomalous else None
+
+    def _add(self, key: str, t: int, x: float) -> None:
+        self._newest[key] = max(self._newest.get(key, t), t)
+        bucket = t // self.bucket_ms
+        start, slot = bucket * self.bucket_ms, bucket % self.slots
+        ring = self._rings[key]
+        if slot not in ring or ring[slot][0] != start:
+            ring[slot] = (start, Moments())
+        ring[slot][1].add(x)
+
+
 def reference_zscore(
     events: Iterable[tuple[str, int, float]], *, k: float, min_samples: int, window_ms: int, bucket_ms: int
 ) -> list[Verdict]:
-    """Judge each (key, time, value) against the buckets starting in [t - window, t) of its key, then add it."""
-    buckets: dict[str, dict[int, list[float]]] = defaultdict(dict)  # key -> bucket start -> [n, sum, sum2]
-    latest: dict[str, int] = {}
-    verdicts = []
-    for key, t, x in events:
-        own = buckets[key]
-        window = [v for start, v in own.items() if t - window_ms <= start < t]
-        n = sum(int(v[0]) for v in window)
-        if n >= min_samples and n > 1:
-            total = sum(v[1] for v in window)
-            mean = total / n
-            stddev = math.sqrt(max(0.0, (sum(v[2] for v in window) - total * mean) / (n - 1)))
-            if stddev > 0 and abs(x - mean) > k * stddev:
-                verdicts.append(Verdict(key, t, x, mean, stddev, n))
-        latest[key] = max(latest.get(key, t), t)
-        start = (t // bucket_ms) * bucket_ms
-        if start < latest[key] - window_ms:
-            continue
-        for old in [s for s in own if s < latest[key] - window_ms - bucket_ms]:
-            del own[old]
-        entry = own.setdefault(start, [0.0, 0.0, 0.0])
-        entry[0] += 1
-        entry[1] += x
-        entry[2] += x * x
-    return verdicts
+    """The verdicts of ReferenceZScore on (key, time, value) events, in order."""
+    rule = ReferenceZScore(k=k, min_samples=min_samples, window_ms=window_ms, bucket_ms=bucket_ms)
+    return [v for key, t, x in events if (v := rule.judge(key, t, x)) is not None]

@@ -1,11 +1,13 @@
 package io.gridpipe.flink;
 
 import java.time.Instant;
+import org.apache.flink.metrics.Counter;
 import org.apache.flink.table.annotation.ArgumentHint;
 import org.apache.flink.table.annotation.ArgumentTrait;
 import org.apache.flink.table.annotation.DataTypeHint;
 import org.apache.flink.table.annotation.FunctionHint;
 import org.apache.flink.table.annotation.StateHint;
+import org.apache.flink.table.functions.FunctionContext;
 import org.apache.flink.table.functions.ProcessTableFunction;
 import org.apache.flink.types.Row;
 
@@ -13,19 +15,29 @@ import org.apache.flink.types.Row;
  * Rolling z-score per key, judged on arrival over an event-time window: a process table function.
  *
  * <pre>SELECT * FROM ZSCORE(input => TABLE t PARTITION BY meter_id, k => 2.5, min_samples => 30,
- *                       window_ms => 300000, bucket_ms => 10000)</pre>
+ *                       window_ms => 300000, bucket_ms => 10000, field => 'voltage')</pre>
  *
  * <p>The input has {@code event_time TIMESTAMP_LTZ(3)}, the judged value {@code x DOUBLE} and the original record
  * {@code payload BYTES}. Each event is judged against the window before it ({@link EventTimeBuckets#before}), then
  * added to it: no wait for the window to close or for a watermark. An event more than {@code k} sample standard
- * deviations from the window mean, with at least {@code min_samples} readings in the window, is emitted. The buckets
- * follow event time, so replaying a backlog yields the same verdicts as live processing.
+ * deviations from the window mean, with at least {@code min_samples} readings in the window and a stddev above the
+ * floor ({@link EventTimeBuckets.Stats#hasSpread}), is emitted. The buckets follow event time, so replaying a backlog
+ * yields the same verdicts as live processing. A late event ({@link EventTimeBuckets#isLate}) is neither judged nor
+ * added, only counted in {@code lateReadings}, in a metric group {@code field} named by the {@code field} argument.
  */
 @FunctionHint(output = @DataTypeHint(ZScore.OUTPUT))
 public class ZScore extends ProcessTableFunction<Row> {
     private static final long serialVersionUID = 1L;
     static final String OUTPUT = "ROW<event_time TIMESTAMP_LTZ(3), x DOUBLE, mean DOUBLE, stddev DOUBLE,"
             + " samples BIGINT, deviation DOUBLE, payload BYTES>";
+
+    private transient FunctionContext context;
+    private transient Counter lateReadings;
+
+    @Override
+    public void open(FunctionContext context) {
+        this.context = context;
+    }
 
     public void eval(
             // No TTL: state is bounded by the number of meters, and a TTL check costs ~30 % on every call.
@@ -34,18 +46,32 @@ public class ZScore extends ProcessTableFunction<Row> {
             @ArgumentHint(name = "k") Double k,
             @ArgumentHint(name = "min_samples") Integer minSamples,
             @ArgumentHint(name = "window_ms") Long windowMs,
-            @ArgumentHint(name = "bucket_ms") Long bucketMs) {
+            @ArgumentHint(name = "bucket_ms") Long bucketMs,
+            @ArgumentHint(name = "field") String field) {
         Instant time = in.getFieldAs("event_time");
         Double x = in.getFieldAs("x");
         if (time == null || x == null) {
             return;
         }
         long t = time.toEpochMilli();
+        if (lateReadings == null) {
+            // Registered with the first reading, so the series reads 0 rather than missing until a late one.
+            lateReadings = context.getMetricGroup().addGroup("field", field).counter("lateReadings");
+        }
+        if (window.isLate(t, windowMs)) {
+            lateReadings.inc();
+            return;
+        }
         EventTimeBuckets.Stats stats = window.before(t, windowMs, bucketMs);
-        if (stats.count() >= minSamples && stats.stddev() > 0 && Math.abs(x - stats.mean()) > k * stats.stddev()) {
+        if (isAnomalous(stats, x, k, minSamples)) {
             double deviation = (x - stats.mean()) / stats.stddev();
             collect(Row.of(time, x, stats.mean(), stats.stddev(), stats.count(), deviation, in.getField("payload")));
         }
         window.add(t, x, windowMs, bucketMs);
+    }
+
+    /** Whether x is over k stddevs from the mean of a window with minSamples readings and a stddev above the floor. */
+    static boolean isAnomalous(EventTimeBuckets.Stats stats, double x, double k, int minSamples) {
+        return stats.count() >= minSamples && stats.hasSpread() && Math.abs(x - stats.mean()) > k * stats.stddev();
     }
 }
