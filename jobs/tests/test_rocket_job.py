@@ -176,7 +176,8 @@ def test_generated_flights_alert_on_every_labelled_rule(local_stack: StackConfig
 
 
 def test_the_same_entry_point_runs_under_flinks_python_driver(local_stack: StackConfig) -> None:
-    """`flink run -pym gridpipe_jobs.job`, as the Flink Kubernetes Operator runs it, against the session cluster."""
+    """`flink run -pym gridpipe_jobs.job`, as the Flink Kubernetes Operator runs it, against the session cluster; Kafka
+    from KAFKA_BOOTSTRAP_SERVERS as the rocket README has it (the option is covered by test_bootstrap_servers.py)."""
     import os
     import subprocess
     import tempfile
@@ -193,7 +194,11 @@ def test_the_same_entry_point_runs_under_flinks_python_driver(local_stack: Stack
     ensure_topics(parse_pipeline(document), local_stack.kafka_bootstrap)
     with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False) as handle:
         yaml.safe_dump(document, handle)
-    env = {**os.environ, "FLINK_CONF_DIR": str(local_stack.conf_dir / "flink")}
+    env = {
+        **os.environ,
+        "FLINK_CONF_DIR": str(local_stack.conf_dir / "flink"),
+        "KAFKA_BOOTSTRAP_SERVERS": local_stack.kafka_bootstrap,
+    }
     done = subprocess.run(
         [
             "bash",
@@ -205,8 +210,6 @@ def test_the_same_entry_point_runs_under_flinks_python_driver(local_stack: Stack
             "gridpipe_jobs.job",
             "--pipeline",
             handle.name,
-            "--bootstrap-servers",
-            local_stack.kafka_bootstrap,
             "--schema-registry-url",
             local_stack.registry_url,
         ],
