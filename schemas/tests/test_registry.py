@@ -13,7 +13,7 @@ import fastavro
 import httpx
 import pytest
 
-from gridpipe_schemas.catalog import SchemaDoc, SchemaType, avro, example
+from gridpipe_schemas.catalog import SchemaDoc, SchemaType, avro, example, json_schema
 from gridpipe_schemas.registry import RegistryError, SchemaRegistry
 from gridpipe_schemas.subjects import PipelineKind, subjects_for
 from gridpipe_stack.config import StackConfig
@@ -114,11 +114,11 @@ def test_anomaly_event_renamed_with_aliases_follows_the_version_it_replaces(loca
         field.pop("aliases", None)
     with SchemaRegistry(local_stack.registry_url) as registry:
         old = registry.register(subject, previous)
-        compatible, why = registry.is_compatible(
+        compatible, _ = registry.is_compatible(
             subject, SchemaDoc("AnomalyEvent", SchemaType.AVRO, json.dumps(unaliased))
         )
         new = registry.register(subject, current)
-    assert not compatible and why, "without the aliases the rename is refused (else this test would prove nothing)"
+    assert not compatible, "without the aliases the rename is refused (else this test would prove nothing)"
     assert new.created and new.version == old.version + 1
 
     # A record written under the registered old version decodes with today's schema, under today's names.
@@ -133,6 +133,21 @@ def test_anomaly_event_renamed_with_aliases_follows_the_version_it_replaces(loca
     decoded: Any = fastavro.schemaless_reader(buffer, writer, fastavro.parse_schema(current.parsed))
     assert decoded["original_event"]["meter_id"] == record["reading"]["meter_id"]
     assert (decoded["threshold_used"], decoded["deviation"]) == (record["threshold_sigma"], record["deviation_sigma"])
+
+
+def test_anomaly_alert_with_uuid_ids_follows_the_version_it_replaces(local_stack: StackConfig) -> None:
+    """alertId became a UUID. Constraining it to one (format or pattern) is refused: the topic still holds older ids;
+    so the schema only describes it, and that passes as the next version of every existing rocket-anomalies subject."""
+    subject = _fresh_subject()
+    previous = SchemaDoc("AnomalyAlert", SchemaType.JSON, (PREVIOUS / "AnomalyAlert-1.schema.json").read_text())
+    strict = json_schema("AnomalyAlert").parsed
+    strict["properties"]["alertId"].update(format="uuid", pattern="^[0-9a-f-]{36}$")
+    with SchemaRegistry(local_stack.registry_url) as registry:
+        old = registry.register(subject, previous)
+        compatible, _ = registry.is_compatible(subject, SchemaDoc("AnomalyAlert", SchemaType.JSON, json.dumps(strict)))
+        new = registry.register(subject, json_schema("AnomalyAlert"))
+    assert not compatible
+    assert new.created and new.version == old.version + 1
 
 
 def test_unreachable_registry_is_a_clear_error() -> None:
