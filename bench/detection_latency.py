@@ -103,7 +103,7 @@ def _measure(stack: StackConfig, pipeline: GridPipeline, args: argparse.Namespac
     slow_at: list[float] = []
     for message in _drain(stack, pipeline.spec.outputs.anomalies_topic):
         alert = deserialize(message.value(), SerializationContext(message.topic(), MessageField.VALUE))
-        key = (alert["reading"]["meter_id"], alert["reading"]["timestamp"])
+        key = (alert["original_event"]["meter_id"], alert["original_event"]["timestamp"])
         if key in produced_at:
             latencies.append(message.timestamp()[1] - produced_at[key])
             if latencies[-1] > 50:

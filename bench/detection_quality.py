@@ -49,7 +49,7 @@ def _scores(
 ) -> dict[str, dict[str, float]]:
     found: dict[str, set[tuple[str, int]]] = defaultdict(set)
     for alert in alerts:
-        reading = alert["reading"]
+        reading = alert["original_event"]
         found[alert["anomaly_type"]].add((reading["meter_id"], int(reading["timestamp"].timestamp() * 1000)))
     kinds = sorted({k for kinds in truth.values() for k in kinds} | set(found))
     scores = {}

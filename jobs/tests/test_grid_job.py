@@ -106,19 +106,22 @@ def test_alerts_match_the_reference_and_the_labels(local_stack: StackConfig, run
         local_stack,
         consume(local_stack, running.pipeline.spec.outputs.anomalies_topic, expect=len(expected) + len(failures)),
     )
-    by_key = {(a["reading"]["meter_id"], _ms(a["reading"]["timestamp"]), a["field"] or "status"): a for a in alerts}
+    by_key = {
+        (a["original_event"]["meter_id"], _ms(a["original_event"]["timestamp"]), a["field"] or "status"): a
+        for a in alerts
+    }
     assert len(by_key) == len(alerts), "no alert twice in a clean run"
 
     statistical = {k: a for k, a in by_key.items() if k[2] != "status"}
     assert set(statistical) == set(expected)
     for key, alert in statistical.items():
-        assert alert["deviation_sigma"] == pytest.approx(expected[key], rel=1e-6)
+        assert alert["deviation"] == pytest.approx(expected[key], rel=1e-6)
         direction = "SURGE" if expected[key] > 0 else ("SAG" if key[2] == "voltage" else "DROP")
         if key[2] == "temperature":
             direction = "HIGH" if expected[key] > 0 else "LOW"
         assert alert["anomaly_type"] == f"{key[2].upper()}_{direction}"
         assert alert["severity"] == grid_severity(expected[key])
-        assert alert["threshold_sigma"] == 4.0 and alert["window"]["length_ms"] == 300_000
+        assert alert["threshold_used"] == 4.0 and alert["window"]["length_ms"] == 300_000
         assert alert["window"]["count"] >= 30 and alert["alert_id"].startswith(f"{name}:")
     assert {k[:2] for k, a in by_key.items() if k[2] == "status"} == failures
     assert all(a["severity"] == "CRITICAL" for k, a in by_key.items() if k[2] == "status")

@@ -11,9 +11,9 @@ import pytest
 from gridpipe_generator.records import parse_label
 from gridpipe_generator.run import Generator, GeneratorConfig, build_stream
 from gridpipe_jobs.severity import rocket_severity
-from gridpipe_jobs.sql import expected_range
+from gridpipe_jobs.sql import expected_range, name_uuid_of
 from gridpipe_jobs.testing import consume, rocket_document, unique
-from gridpipe_schemas.catalog import json_validator
+from gridpipe_schemas.catalog import example, json_validator
 from gridpipe_schemas.pipeline import PRD_RULES
 from gridpipe_schemas.subjects import PipelineKind
 from gridpipe_stack.config import StackConfig
@@ -69,8 +69,18 @@ def _produce(stack: StackConfig, topic: str, values: list[bytes], keys: list[byt
     assert producer.flush(30) == 0
 
 
+def _alert_id(pipeline: str, alert: dict[str, Any]) -> str:
+    """The id the job must give: the name-based UUID of the pipeline, rocket, timestamp, mission time and parameter."""
+    telemetry = alert["originalTelemetry"]
+    mission_time = str(float(telemetry["missionTime"]))  # as Flink's CAST(DOUBLE AS STRING) spells these values
+    return name_uuid_of(
+        pipeline, telemetry["rocketId"], telemetry["timestamp"], mission_time, alert["affectedParameter"]
+    )
+
+
 def test_each_rule_case_gives_exactly_its_alerts(local_stack: StackConfig, run_pipeline: Any) -> None:
-    running = run_pipeline(rocket_document(unique("rocket-rules")))
+    pipeline_name = unique("rocket-rules")
+    running = run_pipeline(rocket_document(pipeline_name))
     messages = []
     for i, (_, changes, _) in enumerate(CASES):
         messages.append({**NORMAL, "missionTime": float(i), **changes})
@@ -89,6 +99,8 @@ def test_each_rule_case_gives_exactly_its_alerts(local_stack: StackConfig, run_p
     by_case: dict[float, dict[str, dict[str, Any]]] = {}
     for alert in alerts:
         assert not list(validator.iter_errors(alert)), alert
+        assert list(alert) == list(example("AnomalyAlert")), "the shipped example has the keys the job emits"
+        assert alert["alertId"] == _alert_id(pipeline_name, alert)
         by_case.setdefault(alert["missionTime"], {})[alert["affectedParameter"]] = alert
     for i, (name, _changes, fired) in enumerate(CASES):
         got = by_case.get(float(i), {})
@@ -104,6 +116,26 @@ def test_each_rule_case_gives_exactly_its_alerts(local_stack: StackConfig, run_p
             assert alert["rocketId"] == "Falcon-9-001" and alert["timestamp"] == NORMAL["timestamp"]
     assert by_case[17.0]["engineTemp"]["severity"] == "critical"  # three at once
     assert len({a["alertId"] for a in alerts}) == len(alerts)
+
+
+def test_the_shipped_example_is_what_the_job_emits(local_stack: StackConfig, run_pipeline: Any) -> None:
+    """schemas/.../examples/AnomalyAlert.json is the rocket README's alert as the job emits it from its telemetry (the
+    example's alertId is that of a pipeline named rocket-demo: test_sql_and_severity.py)."""
+    name = unique("rocket-example")
+    running = run_pipeline(rocket_document(name))
+    shipped = example("AnomalyAlert")
+    telemetry = shipped["originalTelemetry"]
+    _produce(
+        local_stack,
+        running.pipeline.spec.source.topic,
+        [json.dumps(telemetry).encode()],
+        [telemetry["rocketId"].encode()],
+    )
+    (message,) = consume(local_stack, running.pipeline.spec.outputs.anomalies_topic, expect=1)
+    emitted = json.loads(message.value())
+    assert emitted["alertId"] == _alert_id(name, emitted)
+    # Text, not dict equality: key order and 3750.0 against 3750 count.
+    assert json.dumps(emitted) == json.dumps({**shipped, "alertId": emitted["alertId"]})
 
 
 def test_generated_flights_alert_on_every_labelled_rule(local_stack: StackConfig, run_pipeline: Any) -> None:
@@ -144,7 +176,8 @@ def test_generated_flights_alert_on_every_labelled_rule(local_stack: StackConfig
 
 
 def test_the_same_entry_point_runs_under_flinks_python_driver(local_stack: StackConfig) -> None:
-    """`flink run -pym gridpipe_jobs.job`, as the Flink Kubernetes Operator runs it, against the session cluster."""
+    """`flink run -pym gridpipe_jobs.job`, as the Flink Kubernetes Operator runs it, against the session cluster; Kafka
+    from KAFKA_BOOTSTRAP_SERVERS as the rocket README has it (the option is covered by test_bootstrap_servers.py)."""
     import os
     import subprocess
     import tempfile
@@ -161,7 +194,11 @@ def test_the_same_entry_point_runs_under_flinks_python_driver(local_stack: Stack
     ensure_topics(parse_pipeline(document), local_stack.kafka_bootstrap)
     with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False) as handle:
         yaml.safe_dump(document, handle)
-    env = {**os.environ, "FLINK_CONF_DIR": str(local_stack.conf_dir / "flink")}
+    env = {
+        **os.environ,
+        "FLINK_CONF_DIR": str(local_stack.conf_dir / "flink"),
+        "KAFKA_BOOTSTRAP_SERVERS": local_stack.kafka_bootstrap,
+    }
     done = subprocess.run(
         [
             "bash",
@@ -173,8 +210,6 @@ def test_the_same_entry_point_runs_under_flinks_python_driver(local_stack: Stack
             "gridpipe_jobs.job",
             "--pipeline",
             handle.name,
-            "--bootstrap-servers",
-            local_stack.kafka_bootstrap,
             "--schema-registry-url",
             local_stack.registry_url,
         ],

@@ -10,7 +10,7 @@ import yaml
 
 from gridpipe_jobs.job import _pipeline_from_args, checkpoint_timeout_ms
 from gridpipe_jobs.sinks import InfluxEndpoint, archive_path, event_columns
-from gridpipe_jobs.sql import Wiring, job_sql
+from gridpipe_jobs.sql import GRID_ANOMALY_COLUMNS, Wiring, job_sql
 from gridpipe_schemas.catalog import avro
 from gridpipe_schemas.pipeline import GridPipeline, PipelineInvalid, load_pipeline, parse_pipeline
 
@@ -38,6 +38,14 @@ def test_archive_columns_follow_the_avro_schema() -> None:
     assert columns[:3] == [("meter_id", "STRING"), ("timestamp", "TIMESTAMP_LTZ(3)"), ("voltage", "DOUBLE")]
     assert ("status", "STRING") in columns and ("sequence", "BIGINT") in columns and ("firmware", "STRING") in columns
     assert [c.name for c in event_columns(avro("TelemetryMessage").text)][:2] == ["rocketId", "timestamp"]
+
+
+def test_archived_anomalies_keep_their_column_names_across_the_t101_rename() -> None:
+    """AnomalyEvent's threshold_used and deviation were threshold_sigma and deviation_sigma; the archive's columns
+    keep those names so files written before and after the rename stay one table (docs/schemas.md)."""
+    names = [c.name for c in GRID_ANOMALY_COLUMNS]
+    assert names[7:10] == ["observed_value", "threshold_sigma", "deviation_sigma"]
+    assert not {"threshold_used", "deviation", "original_event"} & set(names)
 
 
 def test_archive_column_types_refuse_what_parquet_columns_cannot_be() -> None:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import uuid
 from pathlib import Path
 
 import pytest
 
 from gridpipe_jobs.severity import grid_severity, rocket_severity
-from gridpipe_jobs.sql import Wiring, expected_range, grid_severity_sql, job_sql
-from gridpipe_schemas.catalog import avro
+from gridpipe_jobs.sql import ALERT_ID_NAMESPACE, Wiring, expected_range, grid_severity_sql, job_sql, name_uuid_of
+from gridpipe_schemas.catalog import avro, example
 from gridpipe_schemas.pipeline import PRD_RULES, load_pipeline
 
 pytestmark = pytest.mark.unit
@@ -98,6 +99,21 @@ def test_rocket_topology_has_one_branch_per_rule() -> None:
     assert alerts.count(" UNION ALL ") == len(PRD_RULES) - 1
     assert "(engineTemp >= 3400.0 AND engineTemp <= 4000.0)" in alerts
     assert "'outside 3400-4000'" in alerts and "'engineTemp anomaly: Thermal Anomaly'" in alerts
+
+
+def test_rocket_alert_ids_are_name_based_uuids_of_the_same_inputs() -> None:
+    pipeline = load_pipeline(ROOT / "examples" / "rocket.yaml")
+    alerts = next(d for d in job_sql(pipeline, WIRING).ddl if d.startswith("CREATE TEMPORARY VIEW alerts"))
+    assert (
+        "NAME_UUID(CONCAT_WS('|', 'rocket-demo', rocketId, `timestamp`, CAST(missionTime AS STRING), 'engineTemp'))"
+        " AS alertId" in alerts
+    )
+    assert uuid.uuid5(uuid.NAMESPACE_URL, "https://gridpipe.io/alert-ids") == ALERT_ID_NAMESPACE
+    # The same literals as jobs/java NameUuidTest: Python's uuid5 and the job's NAME_UUID agree.
+    inputs = ("Falcon-9-001", "2025-01-10T14:30:00.000Z", "45.2", "engineTemp")
+    assert name_uuid_of("rocket-demo", *inputs) == "f7c610d7-2d0b-57ef-a9ce-02b20aa822a7"
+    assert str(uuid.uuid5(ALERT_ID_NAMESPACE, "naïve|Ünicode ✓")) == "d0b4f7cc-5222-57ed-8150-02d43fce3405"
+    assert example("AnomalyAlert")["alertId"] == name_uuid_of("rocket-demo", *inputs)
 
 
 def test_run_refuses_an_invalid_pipeline_before_touching_anything(tmp_path: Path) -> None:

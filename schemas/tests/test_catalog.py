@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import fastavro
@@ -28,6 +29,9 @@ PRD_ALERT_FIELDS = [
     "description",
     "originalTelemetry",
 ]
+PREVIOUS = Path(__file__).parent / "previous"
+# T101's names of AnomalyEvent fields, and what an earlier release called them.
+RENAMED = {"original_event": "reading", "threshold_used": "threshold_sigma", "deviation": "deviation_sigma"}
 RULE_PARAMETERS = {
     "engineEfficiency",
     "burnRate",
@@ -129,3 +133,17 @@ def test_subjects_cover_every_topic_of_each_kind() -> None:
     rocket = dict(subjects_for(PipelineKind.ROCKET))
     assert rocket["rocket-telemetry-value"].type == "JSON"
     assert rocket["rocket-dead-letter-value"].name == "DeadLetter"
+
+
+def test_anomaly_event_uses_the_task_list_names_and_reads_records_written_under_the_old_ones() -> None:
+    fields = {f["name"]: f for f in avro("AnomalyEvent").parsed["fields"]}
+    assert {"anomaly_type", "severity", *RENAMED} <= set(fields)
+    assert {name: fields[name]["aliases"] for name in RENAMED} == {new: [old] for new, old in RENAMED.items()}
+
+    previous = fastavro.parse_schema(json.loads((PREVIOUS / "AnomalyEvent-1.avsc").read_text()))
+    current = example("AnomalyEvent")
+    written_before = {RENAMED.get(key, key): value for key, value in current.items()}
+    buffer = io.BytesIO()
+    fastavro.schemaless_writer(buffer, previous, written_before)
+    buffer.seek(0)
+    assert _epoch_millis(fastavro.schemaless_reader(buffer, previous, parsed_avro("AnomalyEvent"))) == current

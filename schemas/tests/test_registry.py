@@ -6,18 +6,20 @@ import io
 import json
 import struct
 import uuid
+from pathlib import Path
 from typing import Any
 
 import fastavro
 import httpx
 import pytest
 
-from gridpipe_schemas.catalog import SchemaDoc, SchemaType, avro, example
+from gridpipe_schemas.catalog import SchemaDoc, SchemaType, avro, example, json_schema
 from gridpipe_schemas.registry import RegistryError, SchemaRegistry
 from gridpipe_schemas.subjects import PipelineKind, subjects_for
 from gridpipe_stack.config import StackConfig
 
 pytestmark = pytest.mark.integration
+PREVIOUS = Path(__file__).parent / "previous"
 
 
 def _reading_schema(change: Any = None) -> SchemaDoc:
@@ -99,6 +101,53 @@ def test_removing_a_required_field_follows_avro_backward_rules(local_stack: Stac
         registry.register(subject, _reading_schema())
         compatible, _ = registry.is_compatible(subject, v2)
     assert compatible
+
+
+def test_anomaly_event_renamed_with_aliases_follows_the_version_it_replaces(local_stack: StackConfig) -> None:
+    """reading, threshold_sigma, deviation_sigma became T101's original_event, threshold_used, deviation: accepted as
+    the next version of a subject that holds the old schema (as on every existing stack), thanks to the aliases."""
+    subject = _fresh_subject()
+    previous = SchemaDoc("AnomalyEvent", SchemaType.AVRO, (PREVIOUS / "AnomalyEvent-1.avsc").read_text())
+    current = avro("AnomalyEvent")
+    unaliased = json.loads(current.text)
+    for field in unaliased["fields"]:
+        field.pop("aliases", None)
+    with SchemaRegistry(local_stack.registry_url) as registry:
+        old = registry.register(subject, previous)
+        compatible, _ = registry.is_compatible(
+            subject, SchemaDoc("AnomalyEvent", SchemaType.AVRO, json.dumps(unaliased))
+        )
+        new = registry.register(subject, current)
+    assert not compatible, "without the aliases the rename is refused (else this test would prove nothing)"
+    assert new.created and new.version == old.version + 1
+
+    # A record written under the registered old version decodes with today's schema, under today's names.
+    writer = fastavro.parse_schema(
+        json.loads(httpx.get(f"{local_stack.registry_url}/schemas/ids/{old.schema_id}", timeout=10).json()["schema"])
+    )
+    old_names = {"original_event": "reading", "threshold_used": "threshold_sigma", "deviation": "deviation_sigma"}
+    record = {old_names.get(key, key): value for key, value in example("AnomalyEvent").items()}
+    buffer = io.BytesIO()
+    fastavro.schemaless_writer(buffer, writer, record)
+    buffer.seek(0)
+    decoded: Any = fastavro.schemaless_reader(buffer, writer, fastavro.parse_schema(current.parsed))
+    assert decoded["original_event"]["meter_id"] == record["reading"]["meter_id"]
+    assert (decoded["threshold_used"], decoded["deviation"]) == (record["threshold_sigma"], record["deviation_sigma"])
+
+
+def test_anomaly_alert_with_uuid_ids_follows_the_version_it_replaces(local_stack: StackConfig) -> None:
+    """alertId became a UUID. Constraining it to one (format or pattern) is refused: the topic still holds older ids;
+    so the schema only describes it, and that passes as the next version of every existing rocket-anomalies subject."""
+    subject = _fresh_subject()
+    previous = SchemaDoc("AnomalyAlert", SchemaType.JSON, (PREVIOUS / "AnomalyAlert-1.schema.json").read_text())
+    strict = json_schema("AnomalyAlert").parsed
+    strict["properties"]["alertId"].update(format="uuid", pattern="^[0-9a-f-]{36}$")
+    with SchemaRegistry(local_stack.registry_url) as registry:
+        old = registry.register(subject, previous)
+        compatible, _ = registry.is_compatible(subject, SchemaDoc("AnomalyAlert", SchemaType.JSON, json.dumps(strict)))
+        new = registry.register(subject, json_schema("AnomalyAlert"))
+    assert not compatible
+    assert new.created and new.version == old.version + 1
 
 
 def test_unreachable_registry_is_a_clear_error() -> None:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from gridpipe_jobs.functions_jar import FunctionsJarError, functions_jar
-from gridpipe_jobs.job import Endpoints, job_name, submit
+from gridpipe_jobs.job import BOOTSTRAP_ENV, Endpoints, bootstrap_servers, job_name, submit
 from gridpipe_jobs.sinks import InfluxEndpoint, archive_path
 from gridpipe_jobs.stackresources import ensure_local_resources
 from gridpipe_jobs.topics import ensure_topics
@@ -24,15 +25,27 @@ def _fail(message: str) -> None:
     raise typer.Exit(2)
 
 
+def run_bootstrap_servers(option: str | None, stack: StackConfig, env: Mapping[str, str] | None = None) -> str:
+    """The Kafka of `gridctl run`: --bootstrap-servers, else KAFKA_BOOTSTRAP_SERVERS, else the local stack's."""
+    return bootstrap_servers(option, env) or stack.kafka_bootstrap
+
+
 def run(
     file: Annotated[Path, typer.Option("-f", "--file", help="GridPipeline YAML, e.g. examples/grid.yaml.")],
     replace: Annotated[bool, typer.Option(help="Cancel a running job of the same pipeline first.")] = False,
+    brokers: Annotated[
+        str | None,
+        typer.Option(
+            "--bootstrap-servers", help=f"Kafka brokers [default: ${BOOTSTRAP_ENV}, else the local stack's Kafka]"
+        ),
+    ] = None,
 ) -> None:
     """Validate a GridPipeline and run its job on the local Flink cluster."""
     cfg = StackConfig.from_env()
+    bootstrap = run_bootstrap_servers(brokers, cfg)
     try:
         pipeline = with_env_thresholds(load_pipeline(file))
-        created = ensure_topics(pipeline, cfg.kafka_bootstrap)
+        created = ensure_topics(pipeline, bootstrap)
         if created:
             typer.echo(f"created topics: {', '.join(created)}")
         ensure_local_resources(pipeline, cfg, typer.echo)
@@ -50,7 +63,7 @@ def run(
         typer.echo(f"{file}: valid; submitting {job_name(pipeline)} to Flink at {cfg.flink_url}…")
         job_id = submit(
             pipeline,
-            Endpoints(cfg.kafka_bootstrap, cfg.registry_url, InfluxEndpoint.for_local_stack(cfg)),
+            Endpoints(bootstrap, cfg.registry_url, InfluxEndpoint.for_local_stack(cfg)),
             {"execution.target": "remote", "rest.address": HOST, "rest.port": str(cfg.ports.flink_rest)},
         )
         flinksql.wait_for_state(cfg, job_id, "RUNNING", timeout=120)
@@ -62,7 +75,7 @@ def run(
     spec = pipeline.spec
     typer.echo(f"{job_name(pipeline)} runs as Flink job {job_id}: {cfg.flink_url}/#/job/running/{job_id}/overview")
     typer.echo(
-        f"reading {spec.source.topic}; anomalies -> {spec.outputs.anomalies_topic}, "
+        f"reading {spec.source.topic} from Kafka at {bootstrap}; anomalies -> {spec.outputs.anomalies_topic}, "
         f"dead letters -> {spec.outputs.dead_letter_topic}"
     )
     if spec.sinks.influxdb.enabled:

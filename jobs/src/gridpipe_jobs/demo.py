@@ -16,6 +16,7 @@ from typing import Annotated, Any
 import typer
 
 from gridpipe_jobs.job import job_name
+from gridpipe_schemas.catalog import avro
 from gridpipe_schemas.pipeline import GridPipeline, PipelineInvalid, load_pipeline
 from gridpipe_stack import flinksql
 from gridpipe_stack.config import StackConfig
@@ -140,7 +141,7 @@ def demo(
 
 
 def _grid_line(alert: dict[str, Any]) -> str:
-    reading = alert["reading"]
+    reading = alert["original_event"]
     value = f" {alert['field']}={alert['observed_value']:.2f}" if alert.get("field") else ""
     return (
         f"{reading['timestamp']:%H:%M:%S.%f}"[:-3] + f"  {alert['severity']:<8} {alert['anomaly_type']:<17} "
@@ -204,6 +205,8 @@ def _decoder(cfg: StackConfig, topic: str) -> Any:
     from confluent_kafka.schema_registry.avro import AvroDeserializer
     from confluent_kafka.serialization import MessageField, SerializationContext
 
-    deserialize = AvroDeserializer(SchemaRegistryClient({"url": cfg.registry_url}))
+    # Read every version with today's schema: alerts written before a rename then carry the new names too.
+    reader = avro("AnomalyEvent").text
+    deserialize = AvroDeserializer(SchemaRegistryClient({"url": cfg.registry_url}), reader)
     context = SerializationContext(topic, MessageField.VALUE)
     return lambda value: deserialize(value, context)

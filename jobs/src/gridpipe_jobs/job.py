@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,6 +25,9 @@ from gridpipe_schemas.pipeline import (
     with_env_thresholds,
 )
 
+# What the rocket detector's README documents for the Kafka brokers; a --bootstrap-servers option wins over it.
+BOOTSTRAP_ENV = "KAFKA_BOOTSTRAP_SERVERS"
+
 
 @dataclass(frozen=True)
 class Endpoints:
@@ -33,6 +38,12 @@ class Endpoints:
     registry_url: str
     influxdb: InfluxEndpoint | None = None
     archive_root: str | None = None
+
+
+def bootstrap_servers(option: str | None, env: Mapping[str, str] | None = None) -> str | None:
+    """The Kafka brokers: the command-line option if given, else KAFKA_BOOTSTRAP_SERVERS if set and not empty."""
+    source = os.environ if env is None else env
+    return option or source.get(BOOTSTRAP_ENV) or None
 
 
 def job_name(pipeline: GridPipeline) -> str:
@@ -130,19 +141,29 @@ def _pipeline_from_args(file: Path | None, document: str | None) -> GridPipeline
     return parse_pipeline(parsed, "--pipeline-json")
 
 
-def main(argv: list[str] | None = None) -> None:
-    """Entry point for Flink's PythonDriver: `flink run -pym gridpipe_jobs.job (--pipeline F | --pipeline-json J)`."""
+def parse_args(argv: list[str] | None = None, env: Mapping[str, str] | None = None) -> argparse.Namespace:
+    """The entry point's arguments, with ``bootstrap_servers`` resolved (option, then KAFKA_BOOTSTRAP_SERVERS)."""
     parser = argparse.ArgumentParser(prog="gridpipe_jobs.job", description=main.__doc__)
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--pipeline", type=Path, help="GridPipeline YAML file")
     source.add_argument("--pipeline-json", help="GridPipeline document as JSON (what the operator renders)")
-    parser.add_argument("--bootstrap-servers", required=True)
+    parser.add_argument("--bootstrap-servers", help=f"Kafka brokers (default: ${BOOTSTRAP_ENV})")
     parser.add_argument("--schema-registry-url", required=True)
     args = parser.parse_args(argv)
+    args.bootstrap_servers = bootstrap_servers(args.bootstrap_servers, env)
+    if args.bootstrap_servers is None:
+        parser.error(f"no Kafka brokers: pass --bootstrap-servers HOST:PORT or set {BOOTSTRAP_ENV}")
+    return args
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point for Flink's PythonDriver: `flink run -pym gridpipe_jobs.job (--pipeline F | --pipeline-json J)`."""
+    args = parse_args(argv)
     try:
         pipeline = with_env_thresholds(_pipeline_from_args(args.pipeline, args.pipeline_json))
     except PipelineInvalid as invalid:
-        parser.exit(2, f"error: {invalid}\n")
+        print(f"error: {invalid}", file=sys.stderr)
+        raise SystemExit(2) from invalid
     job_id = submit(pipeline, Endpoints(args.bootstrap_servers, args.schema_registry_url))
     print(f"submitted {job_name(pipeline)} as Flink job {job_id}", file=sys.stderr)
 

@@ -9,6 +9,7 @@ Rocket: source (raw bytes) -> DECODE_TELEMETRY -> bad: dead-letter topic
 from __future__ import annotations
 
 import dataclasses
+import uuid
 from dataclasses import dataclass
 
 from gridpipe_jobs.severity import (
@@ -39,7 +40,10 @@ FUNCTIONS = {
     "EVENT_YEAR": "io.gridpipe.flink.EventDatePart$Year",
     "EVENT_MONTH": "io.gridpipe.flink.EventDatePart$Month",
     "EVENT_DAY": "io.gridpipe.flink.EventDatePart$Day",
+    "NAME_UUID": "io.gridpipe.flink.NameUuid",
 }
+# uuid5(NAMESPACE_URL, "https://gridpipe.io/alert-ids"), as jobs/java NameUuid.NAMESPACE.
+ALERT_ID_NAMESPACE = uuid.UUID("f22caab3-4fe1-5b8a-9cd8-2b116621c70f")
 _ZSCORE_TYPES = {
     "voltage": ("VOLTAGE_SURGE", "VOLTAGE_SAG"),
     "current": ("CURRENT_SURGE", "CURRENT_DROP"),
@@ -157,6 +161,17 @@ def alert_id(pipeline: str, *parts: str) -> str:
     """SQL for a deterministic alert id: the pipeline name and 16 hex digits of SHA-256 over the parts."""
     joined = ", ".join(parts)
     return f"CONCAT({literal(pipeline + ':')}, SUBSTR(SHA256(CONCAT_WS('|', {literal(pipeline)}, {joined})), 1, 16))"
+
+
+def name_uuid(pipeline: str, *parts: str) -> str:
+    """SQL for a deterministic alert id that is a UUID: version 5 (name-based) of the pipeline name and the parts."""
+    joined = ", ".join(parts)
+    return f"NAME_UUID(CONCAT_WS('|', {literal(pipeline)}, {joined}))"
+
+
+def name_uuid_of(pipeline: str, *values: str) -> str:
+    """What ``name_uuid`` computes for parts whose SQL values are ``values``."""
+    return str(uuid.uuid5(ALERT_ID_NAMESPACE, "|".join((pipeline, *values))))
 
 
 def grid_severity_sql(deviation: str) -> str:
@@ -452,7 +467,7 @@ def rocket_job(pipeline: GridPipeline, wiring: Wiring) -> JobSql:
         label = _RULE_LABELS[rule.anomaly_type]
         selects.append(
             f"SELECT CAST(rocketId AS BYTES) AS `key`, "
-            f"{alert_id(name, 'rocketId', '`timestamp`', 'CAST(missionTime AS STRING)', literal(rule.parameter))}"
+            f"{name_uuid(name, 'rocketId', '`timestamp`', 'CAST(missionTime AS STRING)', literal(rule.parameter))}"
             f" AS alertId, `timestamp`, rocketId, missionTime, {literal(rule.anomaly_type)} AS anomalyType,"
             f" {rocket_severity_sql(rule, 'totalAnomalies')} AS severity, {literal(rule.parameter)}"
             f" AS affectedParameter, CAST({rule.parameter} AS DOUBLE) AS currentValue,"

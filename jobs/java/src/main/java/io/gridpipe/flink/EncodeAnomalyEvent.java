@@ -34,8 +34,8 @@ public class EncodeAnomalyEvent extends ScalarFunction {
         event.put("severity", new GenericData.EnumSymbol(schema.getField("severity").schema(), severity));
         event.put("field", field);
         event.put("observed_value", observed);
-        event.put("threshold_sigma", threshold);
-        event.put("deviation_sigma", deviation);
+        event.put("threshold_used", threshold);
+        event.put("deviation", deviation);
         if (mean != null) {
             Schema windowSchema = schema.getField("window").schema().getTypes().get(1);
             GenericRecord window = new GenericData.Record(windowSchema);
@@ -47,7 +47,7 @@ public class EncodeAnomalyEvent extends ScalarFunction {
         } else {
             event.put("window", null);
         }
-        event.put("reading", reading.record());
+        event.put("original_event", reading.record());
         event.put("detected_at", detectedAt.toEpochMilli());
         event.put("description", description == null ? "" : description);
         return ConfluentAvro.encode(schemaId, schema, event);

@@ -1,0 +1,42 @@
+"""Where the job finds Kafka: --bootstrap-servers wins over KAFKA_BOOTSTRAP_SERVERS (the rocket README's variable)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from gridpipe_jobs.cli import run_bootstrap_servers
+from gridpipe_jobs.job import bootstrap_servers, parse_args
+from gridpipe_stack.config import Ports, StackConfig
+
+pytestmark = pytest.mark.unit
+ENV = {"KAFKA_BOOTSTRAP_SERVERS": "kafka-from-env:9092"}
+REQUIRED = ["--pipeline", "examples/rocket.yaml", "--schema-registry-url", "http://registry"]
+
+
+def test_the_option_wins_over_the_environment() -> None:
+    assert bootstrap_servers("kafka-from-option:9092", ENV) == "kafka-from-option:9092"
+    assert bootstrap_servers(None, ENV) == "kafka-from-env:9092"
+    assert bootstrap_servers(None, {}) is None
+    assert bootstrap_servers(None, {"KAFKA_BOOTSTRAP_SERVERS": ""}) is None
+
+
+def test_the_job_entry_point_reads_the_environment_when_the_option_is_missing() -> None:
+    assert parse_args(REQUIRED, ENV).bootstrap_servers == "kafka-from-env:9092"
+    with_option = parse_args([*REQUIRED, "--bootstrap-servers", "kafka-from-option:9092"], ENV)
+    assert with_option.bootstrap_servers == "kafka-from-option:9092"
+
+
+def test_the_job_entry_point_without_either_says_what_to_set(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        parse_args(REQUIRED, {})
+    assert exited.value.code == 2
+    assert "pass --bootstrap-servers HOST:PORT or set KAFKA_BOOTSTRAP_SERVERS" in capsys.readouterr().err
+
+
+def test_gridctl_run_falls_back_to_the_local_stack() -> None:
+    stack = StackConfig(name="dev", ports=Ports(18000), cache_dir=Path("/cache"), run_dir=Path("/run"))
+    assert run_bootstrap_servers("kafka-from-option:9092", stack, ENV) == "kafka-from-option:9092"
+    assert run_bootstrap_servers(None, stack, ENV) == "kafka-from-env:9092"
+    assert run_bootstrap_servers(None, stack, {}) == stack.kafka_bootstrap == "127.0.0.1:18092"
