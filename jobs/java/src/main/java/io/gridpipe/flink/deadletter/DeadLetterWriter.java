@@ -151,7 +151,7 @@ final class DeadLetterWriter implements StatefulSinkWriter<RowData, Letter> {
         letter.put("pipeline", settings.pipeline());
         letter.put("reason", new GenericData.EnumSymbol(reasons, reasons.hasEnumSymbol(reason) ? reason : "UNKNOWN"));
         letter.put("error_class", text(row, 1));
-        letter.put("error_message", text(row, 2));
+        letter.put("error_message", LetterFit.errorMessage(text(row, 2)));
         letter.put("source_topic", text(row, 3));
         letter.put("source_partition", row.isNullAt(4) ? -1 : row.getInt(4));
         letter.put("source_offset", row.isNullAt(5) ? -1L : row.getLong(5));

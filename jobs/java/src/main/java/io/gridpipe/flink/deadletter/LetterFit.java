@@ -24,6 +24,8 @@ import org.apache.avro.io.DecoderFactory;
 public final class LetterFit {
     /** Kafka's record batch header (61 bytes) and a record's own varints, with room to spare. */
     public static final int KAFKA_RECORD_OVERHEAD = 128;
+    /** Characters of error_message kept: a decoder may quote the offending value, which can be megabytes. */
+    public static final int MAX_ERROR_MESSAGE = 1000;
 
     private final int schemaId;
     private final Schema schema;
@@ -72,6 +74,14 @@ public final class LetterFit {
         byte[] value = bytes(decoded.get("original_value"));
         decoded.put("original_value", value == null ? null : ByteBuffer.wrap(value));
         return fit(decoded, letter.key(), limit);
+    }
+
+    /** The message, cut to {@link #MAX_ERROR_MESSAGE} characters (the last of them an ellipsis) if longer. */
+    public static String errorMessage(String message) {
+        if (message == null) {
+            return "";
+        }
+        return message.length() <= MAX_ERROR_MESSAGE ? message : message.substring(0, MAX_ERROR_MESSAGE - 1) + "…";
     }
 
     /** Whether the letter's value was cut: original_truncated, a boolean, is the schema's last field and byte. */

@@ -180,6 +180,17 @@ class LetterFitTest {
     }
 
     @Test
+    void anErrorMessageQuotingAHugeValueIsCut() {
+        assertEquals("short", LetterFit.errorMessage("short"));
+        assertEquals("", LetterFit.errorMessage(null));
+        String exactly = "m".repeat(LetterFit.MAX_ERROR_MESSAGE);
+        assertEquals(exactly, LetterFit.errorMessage(exactly));
+        String cut = LetterFit.errorMessage("rocketId must be a non-empty string, got " + "9".repeat(2_000_000));
+        assertEquals(LetterFit.MAX_ERROR_MESSAGE, cut.length());
+        assertTrue(cut.startsWith("rocketId must be") && cut.endsWith("…"));
+    }
+
+    @Test
     void stateRoundTrips() throws IOException {
         LetterSerializer serializer = new LetterSerializer();
         for (Letter letter : new Letter[] {new Letter(KEY, payload(40)), new Letter(null, payload(3))}) {
