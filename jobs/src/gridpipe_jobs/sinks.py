@@ -155,6 +155,33 @@ class DeadLetterTarget:
     schema: str
 
 
+DEAD_LETTER_COLUMNS = (
+    Column("reason", "STRING"),
+    Column("error_class", "STRING"),
+    Column("error_message", "STRING"),
+    Column("source_topic", "STRING"),
+    Column("source_partition", "INT"),
+    Column("source_offset", "BIGINT"),
+    Column("source_timestamp", "TIMESTAMP_LTZ(3)"),
+    Column("original_key", "BYTES"),
+    Column("original_value", "BYTES"),
+)
+
+
+def dead_letter_table(pipeline: GridPipeline, target: DeadLetterTarget) -> str:
+    """The dead-letter sink (jobs/java deadletter): never fails the job over a letter; docs/detection.md, Bad input."""
+    settings = {
+        "connector": "gridpipe-dead-letters",
+        "topic": target.topic,
+        "bootstrap-servers": target.bootstrap,
+        "schema-id": str(target.schema_id),
+        "schema": target.schema,
+        "pipeline": pipeline.metadata.name,
+    }
+    columns = ", ".join(c.ddl() for c in DEAD_LETTER_COLUMNS)
+    return f"CREATE TEMPORARY TABLE dead_letter_sink ({columns}) WITH ({options(settings)})"
+
+
 INFLUX_FIELDS = {
     "grid": (
         Column("value", "DOUBLE"),

@@ -1,6 +1,6 @@
 """The job's topology as Flink SQL, generated from a validated GridPipeline. Pure: no Flink, no network.
 
-Grid:   source (raw bytes) -> DECODE_READING -> bad: ENCODE_DEAD_LETTER -> dead-letter topic
+Grid:   source (raw bytes) -> DECODE_READING -> bad: gridpipe-dead-letters sink -> dead-letter topic
                                              -> good: ZSCORE per field, equipment status -> ENCODE_ANOMALY -> anomalies
 Rocket: source (raw bytes) -> DECODE_TELEMETRY -> bad: dead-letter topic
                                                -> good: one row per rule that fires -> AnomalyAlert JSON -> anomalies
@@ -26,6 +26,7 @@ from gridpipe_jobs.sinks import (
     archive_path,
     archive_table,
     date_partitions,
+    dead_letter_table,
     event_columns,
     influx_table,
 )
@@ -36,7 +37,6 @@ FUNCTIONS = {
     "DECODE_TELEMETRY": "io.gridpipe.flink.DecodeTelemetry",
     "ZSCORE": "io.gridpipe.flink.ZScore",
     "ENCODE_ANOMALY": "io.gridpipe.flink.EncodeAnomalyEvent",
-    "ENCODE_DEAD_LETTER": "io.gridpipe.flink.EncodeDeadLetter",
     "EVENT_YEAR": "io.gridpipe.flink.EventDatePart$Year",
     "EVENT_MONTH": "io.gridpipe.flink.EventDatePart$Month",
     "EVENT_DAY": "io.gridpipe.flink.EventDatePart$Day",
@@ -147,13 +147,11 @@ def _functions() -> list[str]:
     return [f"CREATE TEMPORARY FUNCTION {name} AS {literal(cls)} LANGUAGE JAVA" for name, cls in FUNCTIONS.items()]
 
 
-def _dead_letters(pipeline: GridPipeline, wiring: Wiring, decoded: str, prefix: str) -> str:
+def _dead_letters(decoded: str, prefix: str) -> str:
     """The dead-letter INSERT; ``prefix`` qualifies the decoder's columns (``t.`` when they are in a ROW ``t``)."""
     return (
-        f"INSERT INTO dead_letter_sink SELECT `key`, ENCODE_DEAD_LETTER({wiring.dead_letter_schema_id},"
-        f" {literal(wiring.dead_letter_schema)}, {literal(pipeline.metadata.name)}, {prefix}reason,"
-        f" {prefix}error_class, {prefix}error_message, `topic`, `partition`, `offset`, kafka_time, `key`, `value`,"
-        f" CURRENT_TIMESTAMP) FROM {decoded} WHERE {prefix}reason IS NOT NULL"
+        f"INSERT INTO dead_letter_sink SELECT {prefix}reason, {prefix}error_class, {prefix}error_message, `topic`,"
+        f" `partition`, `offset`, kafka_time, `key`, `value` FROM {decoded} WHERE {prefix}reason IS NOT NULL"
     )
 
 
@@ -221,7 +219,7 @@ def grid_job(pipeline: GridPipeline, wiring: Wiring) -> JobSql:
         *_functions(),
         _source(pipeline, wiring.bootstrap),
         _raw_sink("anomaly_sink", spec.outputs.anomalies_topic, wiring.bootstrap),
-        _raw_sink("dead_letter_sink", spec.outputs.dead_letter_topic, wiring.bootstrap),
+        dead_letter_table(pipeline, _dead_letter_target(pipeline, wiring)),
         "CREATE TEMPORARY VIEW decoded_records AS SELECT `key`, `value`, `topic`, `partition`, `offset`, kafka_time,"
         f" DECODE_READING(`value`, {literal(wiring.registry_url)}, {literal(wiring.reading_schema)}) AS r"
         " FROM source_records",
@@ -232,7 +230,7 @@ def grid_job(pipeline: GridPipeline, wiring: Wiring) -> JobSql:
         "CREATE TEMPORARY VIEW readings AS SELECT meter_id, event_time, voltage, `current`, temperature, status,"
         " `value` AS payload FROM decoded WHERE reason IS NULL",
     ]
-    inserts = [_dead_letters(pipeline, wiring, "decoded", "")]
+    inserts = [_dead_letters("decoded", "")]
     if spec.detection.zscore is not None:
         z = spec.detection.zscore
         window_ms, bucket_ms = duration_ms(z.window), duration_ms(z.bucket)
@@ -452,7 +450,7 @@ def rocket_job(pipeline: GridPipeline, wiring: Wiring) -> JobSql:
         *_functions(),
         _source(pipeline, wiring.bootstrap),
         alert_sink,
-        _raw_sink("dead_letter_sink", spec.outputs.dead_letter_topic, wiring.bootstrap),
+        dead_letter_table(pipeline, _dead_letter_target(pipeline, wiring)),
         "CREATE TEMPORARY VIEW decoded AS SELECT `key`, `value`, `topic`, `partition`, `offset`, kafka_time,"
         " DECODE_TELEMETRY(`value`) AS t FROM source_records",
         "CREATE TEMPORARY VIEW telemetry AS SELECT "
@@ -477,7 +475,7 @@ def rocket_job(pipeline: GridPipeline, wiring: Wiring) -> JobSql:
         )
     ddl.append("CREATE TEMPORARY VIEW alerts AS " + " UNION ALL ".join(selects))
     inserts = [
-        _dead_letters(pipeline, wiring, "decoded", "t."),
+        _dead_letters("decoded", "t."),
         "INSERT INTO anomaly_sink SELECT `key`, alertId, `timestamp`, rocketId, missionTime, anomalyType, severity,"
         " affectedParameter, currentValue, expectedRange, description, originalTelemetry, totalAnomalies FROM alerts",
     ]

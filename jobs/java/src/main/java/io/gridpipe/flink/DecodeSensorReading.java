@@ -14,7 +14,7 @@ import org.apache.flink.types.Row;
  *
  * <p>Every row has {@code reason}: null for a good reading, else a dead-letter reason with {@code error_class} and
  * {@code error_message}. Nothing is thrown for a bad record, so no record can stop the job. Rejections are counted
- * where they are written: {@link EncodeDeadLetter}.
+ * where they are written: {@link io.gridpipe.flink.deadletter.DeadLetterWriter}.
  */
 public class DecodeSensorReading extends ScalarFunction {
     private static final long serialVersionUID = 1L;

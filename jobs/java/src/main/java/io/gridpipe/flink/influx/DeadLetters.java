@@ -1,6 +1,7 @@
 package io.gridpipe.flink.influx;
 
 import io.gridpipe.flink.ConfluentAvro;
+import io.gridpipe.flink.deadletter.LetterFit;
 import java.io.IOException;
 import java.io.Serializable;
 import java.nio.ByteBuffer;
@@ -29,12 +30,14 @@ public final class DeadLetters implements AutoCloseable {
 
     private final Target target;
     private final Schema schema;
+    private final LetterFit fit;
     private final KafkaProducer<byte[], byte[]> producer;
     private final AtomicReference<Exception> failure = new AtomicReference<>();
 
     public DeadLetters(Target target) {
         this.target = target;
         this.schema = ConfluentAvro.parse(target.schema());
+        this.fit = new LetterFit(target.schemaId(), schema);
         Properties config = new Properties();
         config.put(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, target.bootstrap());
         config.put(ProducerConfig.ACKS_CONFIG, "all");
@@ -72,8 +75,8 @@ public final class DeadLetters implements AutoCloseable {
         letter.put("source_offset", -1L);
         letter.put("source_timestamp", null);
         letter.put("original_key", point.key() == null ? null : ByteBuffer.wrap(point.key()));
-        letter.put("original_value", ByteBuffer.wrap(point.line().getBytes(StandardCharsets.UTF_8)));
         letter.put("dead_lettered_at", now);
+        fit.describeOriginal(letter, point.line().getBytes(StandardCharsets.UTF_8));
         return letter;
     }
 
