@@ -1,5 +1,6 @@
 package io.gridpipe.flink.deadletter;
 
+import io.gridpipe.flink.InsertOnlySinkTable;
 import java.time.Duration;
 import java.util.List;
 import java.util.Set;
@@ -9,9 +10,7 @@ import org.apache.flink.configuration.MemorySize;
 import org.apache.flink.configuration.ReadableConfig;
 import org.apache.flink.table.api.ValidationException;
 import org.apache.flink.table.catalog.Column;
-import org.apache.flink.table.connector.ChangelogMode;
 import org.apache.flink.table.connector.sink.DynamicTableSink;
-import org.apache.flink.table.connector.sink.SinkV2Provider;
 import org.apache.flink.table.factories.DynamicTableSinkFactory;
 import org.apache.flink.table.factories.FactoryUtil;
 
@@ -69,28 +68,6 @@ public final class DeadLetterTableFactory implements DynamicTableSinkFactory {
         Settings settings = new Settings(options.get(TOPIC), options.get(BOOTSTRAP), options.get(SCHEMA_ID),
                 options.get(SCHEMA), options.get(PIPELINE), (int) options.get(MAX_REQUEST_SIZE).getBytes(),
                 options.get(MAX_PENDING).getBytes(), options.get(INITIAL_DELAY), options.get(MAX_DELAY));
-        return new Table(new DeadLetterSink(settings));
-    }
-
-    private record Table(DeadLetterSink sink) implements DynamicTableSink {
-        @Override
-        public ChangelogMode getChangelogMode(ChangelogMode requested) {
-            return ChangelogMode.insertOnly();
-        }
-
-        @Override
-        public SinkRuntimeProvider getSinkRuntimeProvider(Context context) {
-            return SinkV2Provider.of(sink);
-        }
-
-        @Override
-        public DynamicTableSink copy() {
-            return new Table(sink);
-        }
-
-        @Override
-        public String asSummaryString() {
-            return "dead letters";
-        }
+        return new InsertOnlySinkTable(new DeadLetterSink(settings), "dead letters");
     }
 }

@@ -1,5 +1,6 @@
 package io.gridpipe.flink.influx;
 
+import io.gridpipe.flink.InsertOnlySinkTable;
 import java.time.Duration;
 import java.util.Arrays;
 import java.util.LinkedHashSet;
@@ -11,9 +12,7 @@ import org.apache.flink.configuration.ReadableConfig;
 import org.apache.flink.table.api.ValidationException;
 import org.apache.flink.table.catalog.Column;
 import org.apache.flink.table.catalog.ResolvedSchema;
-import org.apache.flink.table.connector.ChangelogMode;
 import org.apache.flink.table.connector.sink.DynamicTableSink;
-import org.apache.flink.table.connector.sink.SinkV2Provider;
 import org.apache.flink.table.factories.DynamicTableSinkFactory;
 import org.apache.flink.table.factories.FactoryUtil;
 import org.apache.flink.table.types.logical.LogicalType;
@@ -101,28 +100,6 @@ public final class InfluxDbTableFactory implements DynamicTableSinkFactory {
         DeadLetters.Target deadLetters = new DeadLetters.Target(
                 options.get(DL_TOPIC), options.get(DL_BOOTSTRAP), options.get(DL_SCHEMA_ID), options.get(DL_SCHEMA),
                 options.get(DL_PIPELINE), options.get(DL_SOURCE_TOPIC));
-        return new Table(new InfluxDbSink(connection, mapping, deadLetters));
-    }
-
-    private record Table(InfluxDbSink sink) implements DynamicTableSink {
-        @Override
-        public ChangelogMode getChangelogMode(ChangelogMode requested) {
-            return ChangelogMode.insertOnly();
-        }
-
-        @Override
-        public SinkRuntimeProvider getSinkRuntimeProvider(Context context) {
-            return SinkV2Provider.of(sink);
-        }
-
-        @Override
-        public DynamicTableSink copy() {
-            return new Table(sink);
-        }
-
-        @Override
-        public String asSummaryString() {
-            return "InfluxDB";
-        }
+        return new InsertOnlySinkTable(new InfluxDbSink(connection, mapping, deadLetters), "InfluxDB");
     }
 }
