@@ -82,7 +82,7 @@ def test_rounding_is_no_spread_and_a_late_reading_is_counted_archived_and_status
 
     alerts = _decoded(local_stack, consume(local_stack, running.pipeline.spec.outputs.anomalies_topic, idle=8))
     found = {
-        (a["reading"]["meter_id"], round(a["reading"]["timestamp"].timestamp() * 1000), a["anomaly_type"])
+        (a["original_event"]["meter_id"], round(a["original_event"]["timestamp"].timestamp() * 1000), a["anomaly_type"])
         for a in alerts
     }
     assert found == {
