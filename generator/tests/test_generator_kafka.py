@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import concurrent.futures
 import itertools
 import json
 import os
@@ -131,11 +132,25 @@ def test_ctrl_c_flushes_and_prints_the_summary(local_stack: StackConfig) -> None
         stderr=subprocess.PIPE,
         text=True,
     )
-    time.sleep(4)
+    # Ctrl-C while it runs: before its handler is installed, a SIGINT that the parent ignores (as background jobs
+    # do) would be ignored by the child too, so wait for the first progress line.
+    first = _first_line(process, timeout=60)
+    assert first.startswith("…"), first
     process.send_signal(signal.SIGINT)
     out, err = process.communicate(timeout=60)
     assert process.returncode == 0, err
     assert "sent " in out and "failed 0" in out and "anomalies injected:" in out
+
+
+def _first_line(process: subprocess.Popen[str], timeout: float) -> str:
+    assert process.stderr is not None
+    with concurrent.futures.ThreadPoolExecutor(1) as reader:
+        line = reader.submit(process.stderr.readline)
+        try:
+            return line.result(timeout=timeout)
+        except concurrent.futures.TimeoutError:
+            process.kill()
+            raise
 
 
 @pytest.mark.parametrize(
