@@ -9,14 +9,14 @@ from typing import Any
 import httpx
 
 from gridpipe_generator.run import Generator, GeneratorConfig
+from gridpipe_jobs import flinkrest
 from gridpipe_jobs.job import Endpoints, submit
 from gridpipe_jobs.testing import grid_document
 from gridpipe_jobs.topics import ensure_topics
 from gridpipe_schemas.pipeline import GridPipeline, parse_pipeline
 from gridpipe_schemas.subjects import PipelineKind
-from gridpipe_stack import flinksql
+from gridpipe_schemas.topics import delete_topics
 from gridpipe_stack.config import HOST, StackConfig
-from gridpipe_stack.topics import delete_topics
 
 
 def grid_pipeline(
@@ -50,7 +50,7 @@ def quiet_cluster(stack: StackConfig) -> list[str]:
     cancelled = []
     for job in jobs:
         if job["state"] == "RUNNING":
-            flinksql.cancel(stack, job["jid"])
+            flinkrest.cancel(stack.flink_url, job["jid"])
             cancelled.append(job["name"])
     return cancelled
 
@@ -62,7 +62,7 @@ def start(stack: StackConfig, pipeline: GridPipeline) -> str:
         Endpoints(stack.kafka_bootstrap, stack.registry_url),
         {"execution.target": "remote", "rest.address": HOST, "rest.port": str(stack.ports.flink_rest)},
     )
-    flinksql.wait_for_state(stack, job_id, "RUNNING", timeout=120)
+    flinkrest.wait_for_state(stack.flink_url, job_id, "RUNNING", timeout=120)
     return job_id
 
 

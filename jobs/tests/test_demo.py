@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
+from gridpipe_jobs import flinkrest
 from gridpipe_jobs.demo import GENERATORS, is_generator, stop_generator
 from gridpipe_schemas.pipeline import load_pipeline
-from gridpipe_stack import flinksql
 from gridpipe_stack.config import StackConfig
 from gridpipe_stack.supervise import marked_processes
 from gridpipe_stack.testing import stack_config
@@ -123,5 +123,5 @@ def test_demo_feeds_both_pipelines_and_alerts_prints_them_until_demo_stop(local_
     for profile in GENERATORS:
         assert f"generator ({profile}) stopped" in stopped and f"stopped gridpipe-{profile}-demo" in stopped, stopped
     assert not [pid for pid in marked_processes(str(local_stack.run_dir)) if is_generator(pid)]
-    assert flinksql.running_job_id(local_stack, "gridpipe-grid-demo") is None
-    assert flinksql.running_job_id(local_stack, "gridpipe-rocket-demo") is None
+    assert flinkrest.running_job_id(local_stack.flink_url, "gridpipe-grid-demo") is None
+    assert flinkrest.running_job_id(local_stack.flink_url, "gridpipe-rocket-demo") is None

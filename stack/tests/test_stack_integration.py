@@ -9,7 +9,8 @@ from typing import Any
 import httpx
 import pytest
 
-from gridpipe_stack import flinksql, smoke
+from gridpipe_jobs import flinkrest
+from gridpipe_stack import smoke
 from gridpipe_stack.config import StackConfig
 from gridpipe_stack.supervise import Supervisor
 
@@ -20,9 +21,9 @@ pytestmark = pytest.mark.integration
 def smoke_job(local_stack: StackConfig) -> Any:
     topics = smoke.SmokeTopics("it-readings", "it-readings-flagged")
     job_id = smoke.run_smoke_job(local_stack, topics)
-    flinksql.wait_for_state(local_stack, job_id, "RUNNING", timeout=90)
+    flinkrest.wait_for_state(local_stack.flink_url, job_id, "RUNNING", timeout=90)
     yield topics, job_id
-    flinksql.cancel(local_stack, job_id)
+    flinkrest.cancel(local_stack.flink_url, job_id)
 
 
 def test_avro_record_round_trips_through_registry_and_flink_sql(local_stack: StackConfig, smoke_job: Any) -> None:

@@ -20,6 +20,7 @@ from influxdb_client import InfluxDBClient, Point
 from influxdb_client.client.write_api import SYNCHRONOUS
 from influxdb_client.rest import ApiException
 
+from gridpipe_jobs import flinkrest
 from gridpipe_stack import credentials, flinksql
 from gridpipe_stack.config import StackConfig
 from gridpipe_stack.errors import StackError
@@ -173,7 +174,7 @@ def test_flink_sql_job_writes_csv_to_s3(local_stack: StackConfig) -> None:
         "INSERT INTO archive SELECT n FROM numbers",
         "it-flink-to-s3",
     )
-    flinksql.wait_for_state(local_stack, job_id, "FINISHED", timeout=120)
+    flinkrest.wait_for_state(local_stack.flink_url, job_id, "FINISHED", timeout=120)
     s3 = _s3_client(local_stack)
     keys = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket, Prefix=f"{prefix}/").get("Contents", [])]
     assert keys, f"the job wrote nothing under s3://{bucket}/{prefix}/"

@@ -15,10 +15,10 @@ from typing import Annotated, Any
 
 import typer
 
+from gridpipe_jobs import flinkrest
 from gridpipe_jobs.job import job_name
 from gridpipe_schemas.catalog import avro
 from gridpipe_schemas.pipeline import GridPipeline, PipelineInvalid, load_pipeline
-from gridpipe_stack import flinksql
 from gridpipe_stack.config import StackConfig
 from gridpipe_stack.supervise import MARK_VARIABLE
 
@@ -109,12 +109,12 @@ def _stop_demo(cfg: StackConfig) -> None:
         typer.echo(stop_generator(cfg, profile))
     for name in ("grid", "rocket"):
         job = job_name(load_pipeline(EXAMPLES / f"{name}.yaml"))
-        running = flinksql.running_job_id(cfg, job)
+        running = flinkrest.running_job_id(cfg.flink_url, job)
         if running is None:
             typer.echo(f"{job} was not running")
             continue
-        flinksql.cancel(cfg, running)
-        flinksql.wait_for_state(cfg, running, "CANCELED", timeout=60)
+        flinkrest.cancel(cfg.flink_url, running)
+        flinkrest.wait_for_state(cfg.flink_url, running, "CANCELED", timeout=60)
         typer.echo(f"stopped {job} (Flink job {running})")
 
 

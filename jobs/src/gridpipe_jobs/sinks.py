@@ -10,10 +10,9 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
+from gridpipe_schemas.endpoints import ServiceEndpoints
 from gridpipe_schemas.pipeline import ArchiveSink, GridPipeline, duration_ms
 from gridpipe_schemas.resources import archive_pipeline_prefix
-from gridpipe_stack.config import StackConfig
-from gridpipe_stack.credentials import INFLUXDB_ORG
 
 INFLUX_URL_ENV = "GRIDPIPE_INFLUXDB_URL"
 INFLUX_ORG_ENV = "GRIDPIPE_INFLUXDB_ORG"
@@ -41,10 +40,10 @@ class InfluxEndpoint:
         return cls(source.get(INFLUX_URL_ENV), source.get(INFLUX_ORG_ENV))
 
     @classmethod
-    def for_local_stack(cls, stack: StackConfig) -> InfluxEndpoint:
-        """GRIDPIPE_INFLUXDB_URL/ORG where set, else the local stack's InfluxDB."""
+    def for_endpoints(cls, endpoints: ServiceEndpoints) -> InfluxEndpoint:
+        """GRIDPIPE_INFLUXDB_URL/ORG where set, else the InfluxDB of ``endpoints``."""
         env = cls.from_env()
-        return cls(env.url or stack.influxdb_url, env.org or INFLUXDB_ORG)
+        return cls(env.url or endpoints.influxdb.url, env.org or endpoints.influxdb.org)
 
 
 def quote(text: str) -> str:

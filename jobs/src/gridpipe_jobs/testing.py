@@ -13,12 +13,13 @@ from typing import Any
 
 import pytest
 
+from gridpipe_jobs import flinkrest
 from gridpipe_jobs.job import Endpoints, submit
 from gridpipe_jobs.sinks import InfluxEndpoint
 from gridpipe_jobs.topics import ensure_topics
 from gridpipe_schemas.pipeline import GridPipeline, parse_pipeline
-from gridpipe_stack import flinksql
 from gridpipe_stack.config import HOST, StackConfig
+from gridpipe_stack.endpoints import stack_endpoints
 
 # The recovery time objective the grid spec sets (SC-004: "recovery within 60 seconds ... RTO < 60s"): from a
 # killed TaskManager to the job running all its tasks again. The killed-TaskManager tests hold the job to it.
@@ -85,18 +86,20 @@ def run_pipeline(local_stack: StackConfig) -> Iterator[Callable[[dict[str, Any]]
         job_id = submit(
             pipeline,
             Endpoints(
-                local_stack.kafka_bootstrap, local_stack.registry_url, InfluxEndpoint.for_local_stack(local_stack)
+                local_stack.kafka_bootstrap,
+                local_stack.registry_url,
+                InfluxEndpoint.for_endpoints(stack_endpoints(local_stack)),
             ),
             {"execution.target": "remote", "rest.address": HOST, "rest.port": str(local_stack.ports.flink_rest)},
         )
         started.append(job_id)
-        flinksql.wait_for_state(local_stack, job_id, "RUNNING", timeout=120)
+        flinkrest.wait_for_state(local_stack.flink_url, job_id, "RUNNING", timeout=120)
         return RunningPipeline(pipeline, job_id)
 
     yield run
     for job_id in started:
         with contextlib.suppress(Exception):  # a job that already ended needs no cancelling
-            flinksql.cancel(local_stack, job_id)
+            flinkrest.cancel(local_stack.flink_url, job_id)
 
 
 def consume(

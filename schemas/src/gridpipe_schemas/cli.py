@@ -24,9 +24,9 @@ RegistryUrl = Annotated[
 
 
 def _default_registry_url() -> str:
-    from gridpipe_stack.config import StackConfig
+    from gridpipe_schemas.endpoints import resolve_endpoints
 
-    return StackConfig.from_env().registry_url
+    return resolve_endpoints().registry_url
 
 
 @app.command()

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import subprocess
-import sys
 from importlib.metadata import entry_points
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
+from gridpipe_schemas.errors import run_with_one_line_errors
 from gridpipe_stack import stack as local_stack
 from gridpipe_stack.config import StackConfig
 from gridpipe_stack.credentials import secrets_dir
@@ -175,14 +175,14 @@ def smoke(
     name: StackName = None,
 ) -> None:
     """Run the smoke pipeline: Avro readings -> Kafka -> Flink SQL (flags surges) -> Kafka, and read them back."""
-    from gridpipe_stack import flinksql
+    from gridpipe_jobs import flinkrest
     from gridpipe_stack import smoke as smoke_pipeline
 
     cfg = StackConfig.from_env(name)
     topics = smoke_pipeline.SmokeTopics()
     try:
         job_id = smoke_pipeline.run_smoke_job(cfg, topics)
-        flinksql.wait_for_state(cfg, job_id, "RUNNING")
+        flinkrest.wait_for_state(cfg.flink_url, job_id, "RUNNING")
         readings = smoke_pipeline.sample_readings(records)
         start = smoke_pipeline.end_offsets(cfg, topics.sink)
         schema_id = smoke_pipeline.produce_readings(cfg, topics.source, readings)
@@ -215,24 +215,6 @@ def _load_plugins() -> None:
             app.add_typer(plugin, name=entry.name)
         else:
             app.command(name=entry.name)(plugin)
-
-
-def run_with_one_line_errors(command: Any) -> None:
-    """Run a click command so that bad flags end in one line naming the problem, and exit code 2."""
-    from typer._click.exceptions import ClickException  # typer vendors click
-    from typer.exceptions import Abort
-
-    try:
-        code = command.main(standalone_mode=False)
-    except ClickException as error:
-        print(f"error: {error.format_message()} (see --help)", file=sys.stderr)
-        sys.exit(2)
-    except Abort:
-        sys.exit(130)
-    except StackError as error:
-        err_console.print(f"[bold red]error:[/] {error}", highlight=False)
-        sys.exit(2)
-    sys.exit(code if isinstance(code, int) else 0)
 
 
 def main() -> None:

@@ -1,16 +1,9 @@
-"""The one error type the stack raises: a cause and a fix, printed as one line."""
+"""The error the stack raises: a GridpipeError (cause and fix, printed as one line) that comes from the stack."""
 
 from __future__ import annotations
 
+from gridpipe_schemas.errors import GridpipeError
 
-class StackError(Exception):
-    """A failure a user can act on. ``str()`` is a single line: what went wrong, then how to fix it."""
 
-    def __init__(self, cause: str, fix: str, detail: str = "") -> None:
-        super().__init__(cause)
-        self.cause = cause
-        self.fix = fix
-        self.detail = detail
-
-    def __str__(self) -> str:
-        return f"{self.cause} -- fix: {self.fix}"
+class StackError(GridpipeError):
+    """A failure of the local stack a user can act on. ``str()`` is a single line: what went wrong, then the fix."""

@@ -11,10 +11,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from gridpipe_jobs.flinkrest import running_job_id
+from gridpipe_schemas.topics import create_missing_topics
 from gridpipe_stack.config import StackConfig
 from gridpipe_stack.errors import StackError
-from gridpipe_stack.flinksql import running_job_id, submit_sql
-from gridpipe_stack.topics import create_missing_topics
+from gridpipe_stack.flinksql import submit_sql
 
 READING_SCHEMA = """{
   "type": "record", "name": "SmokeReading", "namespace": "io.gridpipe.smoke",
@@ -142,7 +143,7 @@ def flag_job_sql(cfg: StackConfig, topics: SmokeTopics, threshold: float = 250.0
 def run_smoke_job(cfg: StackConfig, topics: SmokeTopics = SmokeTopics()) -> str:
     """Submit the smoke job unless it already runs; return its job id."""
     name = f"gridpipe-smoke-{topics.source}"
-    if existing := running_job_id(cfg, name):
+    if existing := running_job_id(cfg.flink_url, name):
         return existing
     create_topics(cfg, topics.source, topics.sink)
     ddl, insert = flag_job_sql(cfg, topics)

@@ -1,10 +1,13 @@
-"""Create the Kafka topics that are missing, and delete topics; one place for every package that manages topics."""
+"""Create the Kafka topics that are missing, and delete topics; one place for every package that manages topics.
+
+Needs confluent-kafka: the ``kafka`` extra of gridpipe-schemas (the operator leaves topics to Strimzi and does without).
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from gridpipe_stack.errors import StackError
+from gridpipe_schemas.errors import GridpipeError
 
 TopicSpec = tuple[int, dict[str, str]]  # partitions, topic configuration
 
@@ -17,7 +20,7 @@ def create_missing_topics(bootstrap: str, wanted: dict[str, TopicSpec], timeout:
     try:
         existing = admin.list_topics(timeout=timeout).topics
     except Exception as exc:
-        raise StackError(
+        raise GridpipeError(
             f"Kafka at {bootstrap} is unreachable ({exc})",
             "start it (`gridctl stack up`) or point at the right bootstrap servers",
         ) from exc
@@ -52,4 +55,4 @@ def _await(futures: dict[str, Any], verb: str, timeout: float, tolerated: str | 
             future.result(timeout=timeout)
         except Exception as exc:
             if tolerated is None or tolerated not in str(exc):
-                raise StackError(f"could not {verb} topic {name}: {exc}", "read the Kafka log") from exc
+                raise GridpipeError(f"could not {verb} topic {name}: {exc}", "read the Kafka log") from exc
