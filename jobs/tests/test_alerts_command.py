@@ -10,7 +10,7 @@ import fastavro
 import pytest
 import yaml
 
-from gridpipe_jobs.demo import alerts
+from gridpipe_jobs.alerts import alerts
 from gridpipe_jobs.testing import grid_document, unique
 from gridpipe_jobs.topics import ensure_topics
 from gridpipe_schemas.catalog import SchemaDoc, SchemaType, avro, example

@@ -12,14 +12,14 @@ from pathlib import Path
 
 import pytest
 
+from gridpipe_cli.demo import GENERATORS, is_generator, stop_generator
 from gridpipe_jobs import flinkrest
-from gridpipe_jobs.demo import GENERATORS, is_generator, stop_generator
 from gridpipe_schemas.pipeline import load_pipeline
 from gridpipe_stack.config import StackConfig
 from gridpipe_stack.supervise import marked_processes
 from gridpipe_stack.testing import stack_config
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 UV = [uv] if (uv := shutil.which("uv")) else [sys.executable, "-m", "uv"]
 # time, severity, type, then the meter or the rocket: what `gridctl alerts` prints per alert.
 GRID_LINE = re.compile(r"\d\d:\d\d:\d\d\.\d{3}  (?P<severity>[A-Z]+) +(?P<type>[A-Z_]+) +MTR-\d{6} ")

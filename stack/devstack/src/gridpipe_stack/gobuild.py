@@ -1,14 +1,14 @@
 """Native servers (influxd, weed, kube-apiserver, kube-controller-manager, etcd, helm) built from the Go module
 proxy, once, with progress.
 
-Each binary is one declarative ``GoBinary`` spec plus a committed wrapper module, ``stack/go/<name>/``, whose go.mod
-and go.sum pin the whole dependency graph: the upstream modules carry replace directives that ``go install
+Each binary is one declarative ``GoBinary`` spec plus a committed wrapper module, ``stack/devstack/go/<name>/``,
+whose go.mod and go.sum pin the whole dependency graph: the upstream modules carry replace directives that ``go install
 pkg@version`` refuses, and the wrapper repeats them. A build is a plain ``go build -mod=readonly`` in a copy of that
 wrapper, so nothing is resolved at build time. The result lands in ``<cache>/bin/<name>-<version>/<name>`` beside the
 spec key it was built from; the same key means there is nothing to do. Go's own caches (GOCACHE, GOMODCACHE) stay
 at their defaults, so a rebuild after the first one takes seconds.
 
-To change a pin: edit versions.py and the wrapper's go.mod, run ``go mod tidy`` in ``stack/go/<name>/`` (with
+To change a pin: edit versions.py and the wrapper's go.mod, run ``go mod tidy`` in ``stack/devstack/go/<name>/`` (with
 ``GOFLAGS=-mod=mod``), and commit both files.
 """
 
@@ -199,7 +199,7 @@ def wrapper_files(spec: GoBinary) -> list[Path]:
     if not (spec.wrapper_dir / "go.mod").is_file() or not (spec.wrapper_dir / "go.sum").is_file():
         raise StackError(
             f"the wrapper module of {spec.name} is incomplete: {spec.wrapper_dir} needs go.mod and go.sum",
-            "restore them from git (`git checkout -- stack/go`)",
+            "restore them from git (`git checkout -- stack/devstack/go`)",
         )
     return sorted(p for p in spec.wrapper_dir.iterdir() if p.is_file())
 

@@ -2,7 +2,7 @@
 
 Changing a Maven pin means regenerating ``artifacts.lock.json`` with ``gridctl stack lock``; the lock holds the
 resolved closure of each component with the SHA-256 of every file, and provisioning verifies against it.
-PyFlink itself is pinned in ``stack/pyproject.toml`` (``apache-flink==FLINK``) and locked by uv.
+PyFlink itself is pinned in ``stack/devstack/pyproject.toml`` (``apache-flink==FLINK``) and locked by uv.
 """
 
 from __future__ import annotations
@@ -86,7 +86,7 @@ COMPONENTS: tuple[MavenComponent, ...] = (
 )
 
 # Native servers built from the Go module proxy (gobuild.py); each module's whole graph is pinned by the wrapper
-# module under stack/go/<name>/, whose go.mod must require exactly these versions (a unit test checks).
+# module under stack/devstack/go/<name>/, whose go.mod must require exactly these versions (a unit test checks).
 INFLUXDB = "v2.8.0"
 INFLUXDB_PKG_CONFIG = "v0.2.14"  # influxdata's pkg-config, which builds flux's Rust core through cargo
 SEAWEEDFS = "v0.0.0-20261109003541-7506e5f91cd6"  # SeaweedFS 4.53; the module publishes pseudo-versions only

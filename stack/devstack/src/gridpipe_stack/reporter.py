@@ -1,4 +1,4 @@
-"""Build the loopback-bound Prometheus reporter for Flink (stack/java/loopback-prometheus-reporter).
+"""Build the loopback-bound Prometheus reporter for Flink (stack/devstack/java/loopback-prometheus-reporter).
 
 Flink's stock reporter listens on every interface and has no host option; the local stack must bind loopback
 only. The jar is compiled once per source and Flink version and cached; it joins Flink's prometheus plugin

@@ -25,7 +25,7 @@ from gridpipe_stack.versions import FLINK_KUBERNETES_OPERATOR
 
 pytestmark = pytest.mark.k8s
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 GC_TIMEOUT = 20.0
 FLINK_DEPLOYMENTS = "flinkdeployments.flink.apache.org"
 CRDS = (

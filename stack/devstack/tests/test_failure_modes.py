@@ -20,7 +20,7 @@ from gridpipe_stack.supervise import log_tail, marked_processes
 from gridpipe_stack.testing import stack_config
 
 pytestmark = pytest.mark.integration
-GRIDCTL = [sys.executable, "-m", "gridpipe_stack.cli"]
+GRIDCTL = [sys.executable, "-m", "gridpipe_cli"]
 
 
 def _gridctl(*args: str, env: dict[str, str], timeout: float = 60) -> subprocess.CompletedProcess[str]:

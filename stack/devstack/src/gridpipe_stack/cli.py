@@ -1,16 +1,14 @@
-"""gridctl: the one command line for gridpipe. Subcommand groups of other packages plug in by entry point."""
+"""`gridctl stack …` and `gridctl smoke`: the local stack's commands, plugged into gridctl by entry point."""
 
 from __future__ import annotations
 
 import subprocess
-from importlib.metadata import entry_points
 from typing import Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from gridpipe_schemas.errors import run_with_one_line_errors
 from gridpipe_stack import stack as local_stack
 from gridpipe_stack.config import StackConfig
 from gridpipe_stack.credentials import secrets_dir
@@ -21,12 +19,10 @@ from gridpipe_stack.kube.provision import provision_kube
 from gridpipe_stack.provision import provision as provision_components
 from gridpipe_stack.services import service_urls
 
-app = typer.Typer(help="gridpipe: streaming anomaly detection on Kafka and Flink.", no_args_is_help=True)
 stack_app = typer.Typer(
     help="The real local services (Kafka, Apicurio, InfluxDB, SeaweedFS, Flink, Prometheus) as plain processes.",
     no_args_is_help=True,
 )
-app.add_typer(stack_app, name="stack")
 console = Console(soft_wrap=True)
 err_console = Console(stderr=True, soft_wrap=True)
 
@@ -169,7 +165,6 @@ def logs(
     raise typer.Exit(subprocess.call(command))
 
 
-@app.command()
 def smoke(
     records: Annotated[int, typer.Option(help="How many readings to send through.")] = 1000,
     name: StackName = None,
@@ -206,21 +201,3 @@ def lock() -> None:
         generate(_echo)
     except StackError as error:
         _fail(error)
-
-
-def _load_plugins() -> None:
-    for entry in entry_points(group="gridpipe.cli"):
-        plugin = entry.load()
-        if isinstance(plugin, typer.Typer):
-            app.add_typer(plugin, name=entry.name)
-        else:
-            app.command(name=entry.name)(plugin)
-
-
-def main() -> None:
-    _load_plugins()
-    run_with_one_line_errors(typer.main.get_command(app))
-
-
-if __name__ == "__main__":
-    main()
