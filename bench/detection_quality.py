@@ -24,12 +24,12 @@ from pipelines import grid_pipeline, quiet_cluster, start, unique
 from gridpipe_generator.records import parse_label
 from gridpipe_generator.run import Generator, GeneratorConfig, build_stream
 from gridpipe_jobs import flinkrest
-from gridpipe_jobs.testing import rocket_document
 from gridpipe_jobs.topics import ensure_topics
 from gridpipe_schemas.catalog import parsed_avro
 from gridpipe_schemas.pipeline import parse_pipeline
 from gridpipe_schemas.subjects import PipelineKind
 from gridpipe_stack.config import StackConfig
+from jobtesting import rocket_document
 
 FIELD_OF = {"VOLTAGE": "voltage", "CURRENT": "current", "TEMPERATURE": "temperature"}
 MIN_SAMPLES = 30

@@ -11,12 +11,12 @@ import httpx
 from gridpipe_generator.run import Generator, GeneratorConfig
 from gridpipe_jobs import flinkrest
 from gridpipe_jobs.job import Endpoints, submit
-from gridpipe_jobs.testing import grid_document
 from gridpipe_jobs.topics import ensure_topics
 from gridpipe_schemas.pipeline import GridPipeline, parse_pipeline
 from gridpipe_schemas.subjects import PipelineKind
 from gridpipe_schemas.topics import delete_topics
 from gridpipe_stack.config import HOST, StackConfig
+from jobtesting import grid_document
 
 
 def grid_pipeline(
@@ -128,9 +128,9 @@ def prefill_replay_topic(stack: StackConfig, topic: str, events: int, meters: in
 
 def remove_bench_data(stack: StackConfig, pipelines: list[GridPipeline]) -> None:
     """Delete what a benchmark's pipelines left behind (their topics and archive), so runs do not fill the stack."""
-    from gridpipe_jobs.sinktesting import s3_access
     from gridpipe_jobs.topics import wanted_topics
     from gridpipe_schemas.resources import archive_pipeline_prefix, delete_s3_prefix
+    from sinktesting import s3_access
 
     topics = sorted({name for pipeline in pipelines for name in wanted_topics(pipeline)})
     delete_topics(stack.kafka_bootstrap, topics)

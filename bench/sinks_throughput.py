@@ -29,9 +29,9 @@ from pipelines import (
 )
 
 from gridpipe_jobs import flinkrest
-from gridpipe_jobs.sinktesting import archive_rows, wait_until
 from gridpipe_schemas.pipeline import GridPipeline
 from gridpipe_stack.config import StackConfig
+from sinktesting import archive_rows, wait_until
 
 
 def _variant(name: str, topic: str, sinks: bool) -> GridPipeline:

@@ -18,9 +18,7 @@ from typer.testing import CliRunner
 from gridpipe_generator.run import Generator, GeneratorConfig
 from gridpipe_jobs import cli, flinkrest
 from gridpipe_jobs.job import job_name
-from gridpipe_jobs.sinktesting import archive_rows, influx_alerts, s3_access, wait_until
 from gridpipe_jobs.stackresources import ensure_archive_location, ensure_influxdb_bucket
-from gridpipe_jobs.testing import grid_document, unique
 from gridpipe_schemas.errors import GridpipeError
 from gridpipe_schemas.pipeline import GridPipeline, parse_pipeline
 from gridpipe_schemas.resources import InfluxBuckets, InfluxConnection
@@ -28,6 +26,8 @@ from gridpipe_schemas.subjects import PipelineKind
 from gridpipe_stack import credentials
 from gridpipe_stack.config import Ports, StackConfig
 from gridpipe_stack.endpoints import stack_endpoints
+from jobtesting import grid_document, unique
+from sinktesting import archive_rows, influx_alerts, s3_access, wait_until
 
 NOW_MS = int(time.time() * 1000) - 600_000  # inside the new bucket's 48 h retention
 

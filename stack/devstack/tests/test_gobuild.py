@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from gridpipe_schemas.paths import default_cache_dir
 from gridpipe_stack import gobuild, versions
-from gridpipe_stack.config import default_cache_dir
 from gridpipe_stack.errors import StackError
 from gridpipe_stack.gobuild import SPECS, GoBinary, build_command, build_env, spec_for, spec_key
 

@@ -17,7 +17,7 @@ import yaml
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from gridpipe_stack.config import default_cache_dir
+from gridpipe_schemas.paths import default_cache_dir
 from gridpipe_stack.kube.cluster import KubeCluster
 from gridpipe_stack.kube.crds import FLINK_2_VERSIONS, load_crds
 from gridpipe_stack.maven import load_lock

@@ -11,15 +11,10 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from gridpipe_schemas.paths import default_cache_dir
+
 HOST = "127.0.0.1"
 DEFAULT_PORT_BASE = 18000
-
-
-def default_cache_dir() -> Path:
-    if explicit := os.environ.get("GRIDPIPE_CACHE"):
-        return Path(explicit).expanduser()
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "gridpipe"
 
 
 def default_state_dir() -> Path:

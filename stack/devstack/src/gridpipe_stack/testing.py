@@ -13,8 +13,9 @@ from pathlib import Path
 
 import pytest
 
+from gridpipe_schemas.paths import default_cache_dir
 from gridpipe_stack import stack
-from gridpipe_stack.config import Ports, StackConfig, default_cache_dir
+from gridpipe_stack.config import Ports, StackConfig
 from gridpipe_stack.supervise import marked_processes
 
 TEST_PORT_BASE = int(os.environ.get("GRIDPIPE_TEST_PORT_BASE", "28000"))

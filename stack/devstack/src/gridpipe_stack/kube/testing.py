@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 from kubernetes import client
 
+from gridpipe_schemas.paths import default_cache_dir
 from gridpipe_stack import stack
-from gridpipe_stack.config import default_cache_dir
 from gridpipe_stack.kube.binaries import ensure_kube_binaries
 from gridpipe_stack.kube.cluster import KubeCluster, cluster_of
 from gridpipe_stack.kube.namespaces import delete_namespace
