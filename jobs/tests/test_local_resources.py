@@ -18,7 +18,7 @@ from typer.testing import CliRunner
 from gridpipe_generator.run import Generator, GeneratorConfig
 from gridpipe_jobs import cli, flinkrest
 from gridpipe_jobs.job import job_name
-from gridpipe_jobs.stackresources import ensure_archive_location, ensure_influxdb_bucket
+from gridpipe_jobs.pipeline_resources import ensure_archive_location, ensure_influxdb_bucket
 from gridpipe_schemas.errors import GridpipeError
 from gridpipe_schemas.pipeline import GridPipeline, parse_pipeline
 from gridpipe_schemas.resources import InfluxBuckets, InfluxConnection

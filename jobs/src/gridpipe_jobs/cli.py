@@ -12,8 +12,8 @@ import typer
 from gridpipe_jobs import flinkrest
 from gridpipe_jobs.functions_jar import FunctionsJarError, functions_jar
 from gridpipe_jobs.job import BOOTSTRAP_ENV, Endpoints, bootstrap_servers, job_name, submit
+from gridpipe_jobs.pipeline_resources import ensure_pipeline_resources
 from gridpipe_jobs.sinks import InfluxEndpoint, archive_path
-from gridpipe_jobs.stackresources import ensure_local_resources
 from gridpipe_jobs.topics import ensure_topics
 from gridpipe_schemas.endpoints import ServiceEndpoints, resolve_endpoints
 from gridpipe_schemas.errors import GridpipeError
@@ -86,7 +86,7 @@ def run(
         created = ensure_topics(pipeline, bootstrap)
         if created:
             typer.echo(f"created topics: {', '.join(created)}")
-        ensure_local_resources(pipeline, endpoints, typer.echo)
+        ensure_pipeline_resources(pipeline, endpoints, typer.echo)
         _replace_running(pipeline, endpoints.flink_url, replace)
         functions_jar()
         typer.echo(f"{file}: valid; submitting {job_name(pipeline)} to Flink at {endpoints.flink_url}…")

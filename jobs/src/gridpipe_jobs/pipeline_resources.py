@@ -58,7 +58,7 @@ def ensure_archive_location(pipeline: GridPipeline, endpoints: ServiceEndpoints)
     return f"archive location {location} at {s3.endpoint}: {what}"
 
 
-def ensure_local_resources(pipeline: GridPipeline, endpoints: ServiceEndpoints, echo: Callable[[str], None]) -> None:
+def ensure_pipeline_resources(pipeline: GridPipeline, endpoints: ServiceEndpoints, echo: Callable[[str], None]) -> None:
     """Schemas; the InfluxDB bucket with the spec's retention (sink on); the archive bucket/prefix (archive on).
 
     One line each through ``echo``. Raises RegistryError or GridpipeError (one line: problem and fix)."""
