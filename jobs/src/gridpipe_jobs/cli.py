@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated
@@ -82,7 +83,7 @@ def run(
     try:
         endpoints = resolve_endpoints()
         bootstrap = run_bootstrap_servers(brokers, endpoints)
-        pipeline = with_env_thresholds(load_pipeline(file))
+        pipeline = with_env_thresholds(load_pipeline(file), os.environ)
         created = ensure_topics(pipeline, bootstrap)
         if created:
             typer.echo(f"created topics: {', '.join(created)}")

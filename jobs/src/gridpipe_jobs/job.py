@@ -160,7 +160,7 @@ def main(argv: list[str] | None = None) -> None:
     """Entry point for Flink's PythonDriver: `flink run -pym gridpipe_jobs.job (--pipeline F | --pipeline-json J)`."""
     args = parse_args(argv)
     try:
-        pipeline = with_env_thresholds(_pipeline_from_args(args.pipeline, args.pipeline_json))
+        pipeline = with_env_thresholds(_pipeline_from_args(args.pipeline, args.pipeline_json), os.environ)
     except PipelineInvalid as invalid:
         print(f"error: {invalid}", file=sys.stderr)
         raise SystemExit(2) from invalid

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Annotated
 
@@ -76,7 +77,7 @@ def validate(file: Annotated[Path, typer.Option("-f", "--file", help="GridPipeli
     from gridpipe_schemas.pipeline import PipelineInvalid, load_pipeline, with_env_thresholds
 
     try:
-        pipeline = with_env_thresholds(load_pipeline(file))
+        pipeline = with_env_thresholds(load_pipeline(file), os.environ)
     except PipelineInvalid as invalid:
         typer.echo(f"error: {invalid}", err=True)
         raise typer.Exit(2) from invalid
