@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 import uuid
 from typing import Any
@@ -11,6 +12,7 @@ import httpx
 from gridpipe_generator.run import Generator, GeneratorConfig
 from gridpipe_jobs import flinkrest
 from gridpipe_jobs.job import Endpoints, submit
+from gridpipe_jobs.sinks import InfluxEndpoint
 from gridpipe_jobs.topics import ensure_topics
 from gridpipe_schemas.pipeline import GridPipeline, parse_pipeline
 from gridpipe_schemas.subjects import PipelineKind
@@ -59,7 +61,7 @@ def start(stack: StackConfig, pipeline: GridPipeline) -> str:
     ensure_topics(pipeline, stack.kafka_bootstrap)
     job_id = submit(
         pipeline,
-        Endpoints(stack.kafka_bootstrap, stack.registry_url),
+        Endpoints(stack.kafka_bootstrap, stack.registry_url, InfluxEndpoint.from_env(os.environ)),
         {"execution.target": "remote", "rest.address": HOST, "rest.port": str(stack.ports.flink_rest)},
     )
     flinkrest.wait_for_state(stack.flink_url, job_id, "RUNNING", timeout=120)

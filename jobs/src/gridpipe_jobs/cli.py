@@ -93,7 +93,7 @@ def run(
         typer.echo(f"{file}: valid; submitting {job_name(pipeline)} to Flink at {endpoints.flink_url}…")
         job_id = submit(
             pipeline,
-            Endpoints(bootstrap, endpoints.registry_url, InfluxEndpoint.for_endpoints(endpoints)),
+            Endpoints(bootstrap, endpoints.registry_url, InfluxEndpoint.for_endpoints(endpoints, os.environ)),
             remote_execution(endpoints.flink_url),
         )
         flinkrest.wait_for_state(endpoints.flink_url, job_id, "RUNNING", timeout=120)

@@ -6,7 +6,7 @@ Pure like sql.py: no Flink, no network. docs/sinks.md explains the choices.
 from __future__ import annotations
 
 import json
-import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,15 +35,15 @@ class InfluxEndpoint:
     org: str | None = None
 
     @classmethod
-    def from_env(cls, env: dict[str, str] | None = None) -> InfluxEndpoint:
-        source = os.environ if env is None else env
-        return cls(source.get(INFLUX_URL_ENV), source.get(INFLUX_ORG_ENV))
+    def from_env(cls, env: Mapping[str, str]) -> InfluxEndpoint:
+        """GRIDPIPE_INFLUXDB_URL/ORG of ``env``, the environment the command line read."""
+        return cls(env.get(INFLUX_URL_ENV), env.get(INFLUX_ORG_ENV))
 
     @classmethod
-    def for_endpoints(cls, endpoints: ServiceEndpoints) -> InfluxEndpoint:
-        """GRIDPIPE_INFLUXDB_URL/ORG where set, else the InfluxDB of ``endpoints``."""
-        env = cls.from_env()
-        return cls(env.url or endpoints.influxdb.url, env.org or endpoints.influxdb.org)
+    def for_endpoints(cls, endpoints: ServiceEndpoints, env: Mapping[str, str]) -> InfluxEndpoint:
+        """GRIDPIPE_INFLUXDB_URL/ORG where set in ``env``, else the InfluxDB of ``endpoints``."""
+        given = cls.from_env(env)
+        return cls(given.url or endpoints.influxdb.url, given.org or endpoints.influxdb.org)
 
 
 def quote(text: str) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import os
 import time
 import uuid
 from collections import defaultdict
@@ -88,7 +89,7 @@ def run_pipeline(local_stack: StackConfig) -> Iterator[Callable[[dict[str, Any]]
             Endpoints(
                 local_stack.kafka_bootstrap,
                 local_stack.registry_url,
-                InfluxEndpoint.for_endpoints(stack_endpoints(local_stack)),
+                InfluxEndpoint.for_endpoints(stack_endpoints(local_stack), os.environ),
             ),
             {"execution.target": "remote", "rest.address": HOST, "rest.port": str(local_stack.ports.flink_rest)},
         )
