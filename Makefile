@@ -25,11 +25,16 @@ down:
 status:
 	$(GRIDCTL) stack status
 
-## lint: ruff and mypy, as CI runs them
+## lint: ruff and mypy, as CI runs them; each package declares what it imports (deptry) and keeps to the package
+## map of docs/architecture.md (import-linter)
+PACKAGES := schemas jobs generator operator console stack/devstack stack/cli
+
 lint:
 	$(UV) run --frozen ruff check .
 	$(UV) run --frozen ruff format --check .
 	$(UV) run --frozen mypy .
+	for package in $(PACKAGES); do (cd $$package && $(UV) run --frozen deptry src); done
+	$(UV) run --frozen lint-imports
 
 ## test: everything CI runs, from a fresh clone
 test: setup lint

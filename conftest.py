@@ -1,1 +1,1 @@
-pytest_plugins = ["gridpipe_stack.testing", "gridpipe_stack.kube.testing", "gridpipe_jobs.testing"]
+pytest_plugins = ["gridpipe_stack.testing", "gridpipe_stack.kube.testing", "jobtesting"]

@@ -26,12 +26,12 @@ from pipelines import grid_pipeline, quiet_cluster, remove_bench_data, start, un
 
 from gridpipe_generator.records import PRODUCED_AT_HEADER
 from gridpipe_generator.run import Generator, GeneratorConfig, RunSummary
+from gridpipe_jobs import flinkrest
 from gridpipe_schemas.catalog import parsed_avro
 from gridpipe_schemas.pipeline import GridPipeline
 from gridpipe_schemas.subjects import PipelineKind
-from gridpipe_stack import flinksql
+from gridpipe_schemas.topics import create_missing_topics
 from gridpipe_stack.config import StackConfig
-from gridpipe_stack.topics import create_missing_topics
 
 
 def _topic_with_append_time(stack: StackConfig, topic: str) -> None:
@@ -128,7 +128,7 @@ def main() -> None:
     try:
         summary, latencies = _measure(stack, pipeline, args)
     finally:
-        flinksql.cancel(stack, job_id)
+        flinkrest.cancel(stack.flink_url, job_id)
         remove_bench_data(stack, [pipeline])
     record(
         "detection-latency-with-sinks" if args.sinks else "detection-latency",

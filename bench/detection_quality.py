@@ -23,13 +23,13 @@ from pipelines import grid_pipeline, quiet_cluster, start, unique
 
 from gridpipe_generator.records import parse_label
 from gridpipe_generator.run import Generator, GeneratorConfig, build_stream
-from gridpipe_jobs.testing import rocket_document
+from gridpipe_jobs import flinkrest
 from gridpipe_jobs.topics import ensure_topics
 from gridpipe_schemas.catalog import parsed_avro
 from gridpipe_schemas.pipeline import parse_pipeline
 from gridpipe_schemas.subjects import PipelineKind
-from gridpipe_stack import flinksql
 from gridpipe_stack.config import StackConfig
+from jobtesting import rocket_document
 
 FIELD_OF = {"VOLTAGE": "voltage", "CURRENT": "current", "TEMPERATURE": "temperature"}
 MIN_SAMPLES = 30
@@ -112,7 +112,7 @@ def grid(stack: StackConfig) -> dict[str, Any]:
         results[f"k={pipeline.spec.detection.zscore.threshold}"] = _scores(  # type: ignore[union-attr]
             truth, warm, _alerts(stack, pipeline.spec.outputs.anomalies_topic)
         )
-        flinksql.cancel(stack, job_id)
+        flinkrest.cancel(stack.flink_url, job_id)
     return {"readings": cfg.count, "meters": cfg.meters, "by_threshold": results}
 
 
@@ -143,7 +143,7 @@ def rocket(stack: StackConfig) -> dict[str, Any]:
         (a["rocketId"], a["missionTime"], a["affectedParameter"])
         for a in (json.loads(m.value()) for m in _drain(stack, pipeline.spec.outputs.anomalies_topic))
     }
-    flinksql.cancel(stack, job_id)
+    flinkrest.cancel(stack.flink_url, job_id)
     per_rule = {}
     for parameter in sorted({w[2] for w in wanted}):
         labelled = {w for w in wanted if w[2] == parameter}

@@ -22,7 +22,7 @@ from pipelines import (
     wait_for_source,
 )
 
-from gridpipe_stack import flinksql
+from gridpipe_jobs import flinkrest
 from gridpipe_stack.config import StackConfig
 
 
@@ -42,7 +42,7 @@ def main() -> None:
     try:
         elapsed = wait_for_source(stack, job_id, args.events)
     finally:
-        flinksql.cancel(stack, job_id)
+        flinkrest.cancel(stack.flink_url, job_id)
         remove_bench_data(stack, [pipeline])
     record(
         "detection-throughput",

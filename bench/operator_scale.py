@@ -29,13 +29,13 @@ import httpx
 from common import record
 from kubernetes import client
 
-from gridpipe_operator.testing import OperatorProcess
 from gridpipe_stack import credentials, stack
 from gridpipe_stack.config import StackConfig
 from gridpipe_stack.kube.cluster import KubeCluster, cluster_of
 from gridpipe_stack.kube.provision import provision_kube
 from gridpipe_stack.kube.services import kube_services
 from gridpipe_stack.testing import stack_config
+from operatortesting import OperatorProcess
 
 NAMESPACE = "bench"
 GROUP, VERSION = "gridpipe.io", "v1alpha1"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 import uuid
 from typing import Any
@@ -9,14 +10,15 @@ from typing import Any
 import httpx
 
 from gridpipe_generator.run import Generator, GeneratorConfig
+from gridpipe_jobs import flinkrest
 from gridpipe_jobs.job import Endpoints, submit
-from gridpipe_jobs.testing import grid_document
+from gridpipe_jobs.sinks import InfluxEndpoint
 from gridpipe_jobs.topics import ensure_topics
 from gridpipe_schemas.pipeline import GridPipeline, parse_pipeline
 from gridpipe_schemas.subjects import PipelineKind
-from gridpipe_stack import flinksql
+from gridpipe_schemas.topics import delete_topics
 from gridpipe_stack.config import HOST, StackConfig
-from gridpipe_stack.topics import delete_topics
+from jobtesting import grid_document
 
 
 def grid_pipeline(
@@ -50,7 +52,7 @@ def quiet_cluster(stack: StackConfig) -> list[str]:
     cancelled = []
     for job in jobs:
         if job["state"] == "RUNNING":
-            flinksql.cancel(stack, job["jid"])
+            flinkrest.cancel(stack.flink_url, job["jid"])
             cancelled.append(job["name"])
     return cancelled
 
@@ -59,10 +61,10 @@ def start(stack: StackConfig, pipeline: GridPipeline) -> str:
     ensure_topics(pipeline, stack.kafka_bootstrap)
     job_id = submit(
         pipeline,
-        Endpoints(stack.kafka_bootstrap, stack.registry_url),
+        Endpoints(stack.kafka_bootstrap, stack.registry_url, InfluxEndpoint.from_env(os.environ)),
         {"execution.target": "remote", "rest.address": HOST, "rest.port": str(stack.ports.flink_rest)},
     )
-    flinksql.wait_for_state(stack, job_id, "RUNNING", timeout=120)
+    flinkrest.wait_for_state(stack.flink_url, job_id, "RUNNING", timeout=120)
     return job_id
 
 
@@ -128,9 +130,9 @@ def prefill_replay_topic(stack: StackConfig, topic: str, events: int, meters: in
 
 def remove_bench_data(stack: StackConfig, pipelines: list[GridPipeline]) -> None:
     """Delete what a benchmark's pipelines left behind (their topics and archive), so runs do not fill the stack."""
-    from gridpipe_jobs.sinktesting import s3_access
     from gridpipe_jobs.topics import wanted_topics
     from gridpipe_schemas.resources import archive_pipeline_prefix, delete_s3_prefix
+    from sinktesting import s3_access
 
     topics = sorted({name for pipeline in pipelines for name in wanted_topics(pipeline)})
     delete_topics(stack.kafka_bootstrap, topics)

@@ -28,10 +28,10 @@ from pipelines import (
     wait_for_source,
 )
 
-from gridpipe_jobs.sinktesting import archive_rows, wait_until
+from gridpipe_jobs import flinkrest
 from gridpipe_schemas.pipeline import GridPipeline
-from gridpipe_stack import flinksql
 from gridpipe_stack.config import StackConfig
+from sinktesting import archive_rows, wait_until
 
 
 def _variant(name: str, topic: str, sinks: bool) -> GridPipeline:
@@ -62,7 +62,7 @@ def _replay(stack: StackConfig, pipeline: GridPipeline, events: int, wellformed:
             print(f"archive complete: {figures}", flush=True)
         return figures
     finally:
-        flinksql.cancel(stack, job_id)
+        flinkrest.cancel(stack.flink_url, job_id)
 
 
 def main() -> None:

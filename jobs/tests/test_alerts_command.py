@@ -10,13 +10,13 @@ import fastavro
 import pytest
 import yaml
 
-from gridpipe_jobs.demo import alerts
-from gridpipe_jobs.testing import grid_document, unique
+from gridpipe_jobs.alerts import alerts
 from gridpipe_jobs.topics import ensure_topics
 from gridpipe_schemas.catalog import SchemaDoc, SchemaType, avro, example
 from gridpipe_schemas.pipeline import parse_pipeline
 from gridpipe_schemas.registry import SchemaRegistry
 from gridpipe_stack.config import StackConfig
+from jobtesting import grid_document, unique
 
 pytestmark = pytest.mark.integration
 PREVIOUS = Path(__file__).resolve().parents[2] / "schemas" / "tests" / "previous" / "AnomalyEvent-1.avsc"

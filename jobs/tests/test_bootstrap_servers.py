@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from gridpipe_jobs.cli import run_bootstrap_servers
 from gridpipe_jobs.job import bootstrap_servers, parse_args
-from gridpipe_stack.config import Ports, StackConfig
+from gridpipe_schemas.endpoints import InfluxSettings, S3Settings, ServiceEndpoints
 
 pytestmark = pytest.mark.unit
 ENV = {"KAFKA_BOOTSTRAP_SERVERS": "kafka-from-env:9092"}
@@ -35,8 +33,15 @@ def test_the_job_entry_point_without_either_says_what_to_set(capsys: pytest.Capt
     assert "pass --bootstrap-servers HOST:PORT or set KAFKA_BOOTSTRAP_SERVERS" in capsys.readouterr().err
 
 
-def test_gridctl_run_falls_back_to_the_local_stack() -> None:
-    stack = StackConfig(name="dev", ports=Ports(18000), cache_dir=Path("/cache"), run_dir=Path("/run"))
-    assert run_bootstrap_servers("kafka-from-option:9092", stack, ENV) == "kafka-from-option:9092"
-    assert run_bootstrap_servers(None, stack, ENV) == "kafka-from-env:9092"
-    assert run_bootstrap_servers(None, stack, {}) == stack.kafka_bootstrap == "127.0.0.1:18092"
+def test_gridctl_run_falls_back_to_the_resolved_endpoints() -> None:
+    endpoints = ServiceEndpoints(
+        kafka_bootstrap="127.0.0.1:18092",
+        registry_url="http://127.0.0.1:18080/apis/ccompat/v7",
+        flink_url="http://127.0.0.1:18081",
+        prometheus_url="http://127.0.0.1:18090",
+        influxdb=InfluxSettings("http://127.0.0.1:18086", "gridpipe", "token"),
+        s3=S3Settings("http://127.0.0.1:18033", "key", "secret"),
+    )
+    assert run_bootstrap_servers("kafka-from-option:9092", endpoints, ENV) == "kafka-from-option:9092"
+    assert run_bootstrap_servers(None, endpoints, ENV) == "kafka-from-env:9092"
+    assert run_bootstrap_servers(None, endpoints, {}) == "127.0.0.1:18092"

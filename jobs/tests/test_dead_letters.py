@@ -12,11 +12,11 @@ import httpx
 import pytest
 
 from gridpipe_generator.run import Generator, GeneratorConfig, build_stream
-from gridpipe_jobs.testing import RunningPipeline, consume, grid_document, rocket_document, unique
 from gridpipe_schemas.pipeline import parse_pipeline
 from gridpipe_schemas.subjects import PipelineKind
+from gridpipe_schemas.topics import create_missing_topics
 from gridpipe_stack.config import StackConfig
-from gridpipe_stack.topics import create_missing_topics
+from jobtesting import RunningPipeline, consume, grid_document, rocket_document, unique
 
 pytestmark = pytest.mark.integration
 START_MS = 1_767_225_600_000

@@ -19,18 +19,18 @@ import pytest
 from gridpipe_generator.records import LABEL_HEADER, anomaly_label, parse_label
 from gridpipe_generator.run import Generator, GeneratorConfig, build_stream
 from gridpipe_jobs.severity import grid_severity
-from gridpipe_jobs.testing import (
+from gridpipe_schemas.catalog import parsed_avro
+from gridpipe_schemas.pipeline import duration_ms
+from gridpipe_schemas.subjects import PipelineKind
+from gridpipe_stack.config import StackConfig
+from gridpipe_stack.supervise import Supervisor
+from jobtesting import (
     assert_within_recovery_objective,
     consume,
     grid_document,
     reference_zscore,
     unique,
 )
-from gridpipe_schemas.catalog import parsed_avro
-from gridpipe_schemas.pipeline import duration_ms
-from gridpipe_schemas.subjects import PipelineKind
-from gridpipe_stack.config import StackConfig
-from gridpipe_stack.supervise import Supervisor
 
 pytestmark = pytest.mark.integration
 START_MS = 1_767_225_600_000

@@ -16,17 +16,18 @@ from pyarrow import fs
 from typer.testing import CliRunner
 
 from gridpipe_generator.run import Generator, GeneratorConfig
-from gridpipe_jobs import cli
+from gridpipe_jobs import cli, flinkrest
 from gridpipe_jobs.job import job_name
-from gridpipe_jobs.sinktesting import archive_rows, influx_alerts, s3_access, wait_until
-from gridpipe_jobs.stackresources import ensure_archive_location, ensure_influxdb_bucket
-from gridpipe_jobs.testing import grid_document, unique
+from gridpipe_jobs.pipeline_resources import ensure_archive_location, ensure_influxdb_bucket
+from gridpipe_schemas.errors import GridpipeError
 from gridpipe_schemas.pipeline import GridPipeline, parse_pipeline
 from gridpipe_schemas.resources import InfluxBuckets, InfluxConnection
 from gridpipe_schemas.subjects import PipelineKind
-from gridpipe_stack import credentials, flinksql
+from gridpipe_stack import credentials
 from gridpipe_stack.config import Ports, StackConfig
-from gridpipe_stack.errors import StackError
+from gridpipe_stack.endpoints import stack_endpoints
+from jobtesting import grid_document, unique
+from sinktesting import archive_rows, influx_alerts, s3_access, wait_until
 
 NOW_MS = int(time.time() * 1000) - 600_000  # inside the new bucket's 48 h retention
 
@@ -75,7 +76,7 @@ def test_gridctl_run_ensures_resources_and_keeps_the_influxdb_token_out(
         "GRIDPIPE_RUN_DIR": str(local_stack.run_dir),
     }
     result = CliRunner().invoke(_gridctl(), ["run", "-f", str(file)], env=env)
-    job_id = flinksql.running_job_id(local_stack, job_name(pipeline))
+    job_id = flinkrest.running_job_id(local_stack.flink_url, job_name(pipeline))
     try:
         assert result.exit_code == 0, result.output
         assert "subjects in the registry" in result.output
@@ -136,7 +137,7 @@ def test_gridctl_run_ensures_resources_and_keeps_the_influxdb_token_out(
         assert (local_stack.run_dir / "supervisord.conf").stat().st_mode & 0o777 == 0o600
     finally:
         if job_id:
-            flinksql.cancel(local_stack, job_id)
+            flinkrest.cancel(local_stack.flink_url, job_id)
 
 
 @pytest.mark.unit
@@ -144,8 +145,8 @@ def test_unreachable_services_fail_in_one_line_with_the_fix(tmp_path: Path) -> N
     nowhere = StackConfig(name="nowhere", ports=Ports(31700), run_dir=tmp_path)  # nothing listens on these ports
     _, pipeline = _pipeline("offline")
     for ensure in (ensure_influxdb_bucket, ensure_archive_location):
-        with pytest.raises(StackError) as caught:
-            ensure(pipeline, nowhere)
+        with pytest.raises(GridpipeError) as caught:
+            ensure(pipeline, stack_endpoints(nowhere))
         message = str(caught.value)
         assert "\n" not in message and "-- fix: start the stack with `gridctl stack up`" in message, message
         assert credentials.influxdb(nowhere).token not in message

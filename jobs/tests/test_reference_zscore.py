@@ -9,7 +9,7 @@ from fractions import Fraction
 
 import pytest
 
-from gridpipe_jobs.testing import RELATIVE_STDDEV_FLOOR, ReferenceZScore, reference_zscore
+from jobtesting import RELATIVE_STDDEV_FLOOR, ReferenceZScore, reference_zscore
 
 pytestmark = pytest.mark.unit
 WINDOW_MS = 300_000

@@ -12,11 +12,11 @@ from gridpipe_generator.records import parse_label
 from gridpipe_generator.run import Generator, GeneratorConfig, build_stream
 from gridpipe_jobs.severity import rocket_severity
 from gridpipe_jobs.sql import expected_range, name_uuid_of
-from gridpipe_jobs.testing import consume, rocket_document, unique
 from gridpipe_schemas.catalog import example, json_validator
 from gridpipe_schemas.pipeline import PRD_RULES
 from gridpipe_schemas.subjects import PipelineKind
 from gridpipe_stack.config import StackConfig
+from jobtesting import consume, rocket_document, unique
 
 pytestmark = pytest.mark.integration
 NORMAL = {
@@ -185,9 +185,9 @@ def test_the_same_entry_point_runs_under_flinks_python_driver(local_stack: Stack
 
     import yaml
 
+    from gridpipe_jobs import flinkrest
     from gridpipe_jobs.topics import ensure_topics
     from gridpipe_schemas.pipeline import parse_pipeline
-    from gridpipe_stack import flinksql
     from gridpipe_stack.provision import flink_home
 
     document = rocket_document(unique("rocket-driver"))
@@ -222,10 +222,10 @@ def test_the_same_entry_point_runs_under_flinks_python_driver(local_stack: Stack
     assert done.returncode == 0, done.stderr[-2000:]
     job_id = next(line.split()[-1] for line in done.stdout.splitlines() if "submitted with JobID" in line)
     try:
-        flinksql.wait_for_state(local_stack, job_id, "RUNNING", timeout=120)
+        flinkrest.wait_for_state(local_stack.flink_url, job_id, "RUNNING", timeout=120)
         spec = document["spec"]
         _produce(local_stack, spec["source"]["topic"], [json.dumps({**NORMAL, "thrust": 0.0}).encode()], [b"F9"])
         (alert,) = [json.loads(m.value()) for m in consume(local_stack, spec["outputs"]["anomaliesTopic"], expect=1)]
         assert (alert["anomalyType"], alert["severity"]) == ("engine_shutdown", "critical")
     finally:
-        flinksql.cancel(local_stack, job_id)
+        flinkrest.cancel(local_stack.flink_url, job_id)

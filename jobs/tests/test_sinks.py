@@ -17,7 +17,18 @@ from typer.testing import CliRunner
 from gridpipe_generator.records import parse_label
 from gridpipe_generator.run import Generator, GeneratorConfig, build_stream
 from gridpipe_jobs import archive
-from gridpipe_jobs.sinktesting import (
+from gridpipe_schemas.subjects import PipelineKind
+from gridpipe_stack.config import StackConfig
+from gridpipe_stack.stack import start_service, stop_service
+from gridpipe_stack.supervise import Supervisor
+from jobtesting import (
+    assert_within_recovery_objective,
+    consume,
+    grid_document,
+    rocket_document,
+    unique,
+)
+from sinktesting import (
     archive_query,
     archive_rows,
     influx_alerts,
@@ -25,17 +36,6 @@ from gridpipe_jobs.sinktesting import (
     s3_access,
     wait_until,
 )
-from gridpipe_jobs.testing import (
-    assert_within_recovery_objective,
-    consume,
-    grid_document,
-    rocket_document,
-    unique,
-)
-from gridpipe_schemas.subjects import PipelineKind
-from gridpipe_stack.config import StackConfig
-from gridpipe_stack.stack import start_service, stop_service
-from gridpipe_stack.supervise import Supervisor
 
 pytestmark = pytest.mark.integration
 # Today's midnight (UTC): event times must lie within the InfluxDB bucket's retention (30 days on the stack), or

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -92,7 +93,7 @@ def test_influx_url_and_org_land_in_the_options_and_never_the_token(monkeypatch:
     monkeypatch.setenv("GRIDPIPE_INFLUXDB_URL", "http://influx:8086")
     monkeypatch.setenv("GRIDPIPE_INFLUXDB_ORG", "gridpipe")
     monkeypatch.setenv("GRIDPIPE_INFLUXDB_TOKEN", "secret-token")
-    wiring = _wiring(influxdb=InfluxEndpoint.from_env())
+    wiring = _wiring(influxdb=InfluxEndpoint.from_env(os.environ))
     text = "\n".join(job_sql(load_pipeline(ROOT / "examples" / "rocket.yaml"), wiring).ddl)
     assert "'url' = 'http://influx:8086'" in text and "'org' = 'gridpipe'" in text
     assert "secret-token" not in text and "'token'" not in text

@@ -128,7 +128,7 @@ def test_run_refuses_an_invalid_pipeline_before_touching_anything(tmp_path: Path
     bad = tmp_path / "bad.yaml"
     bad.write_text(yaml.safe_dump(document))
     done = subprocess.run(
-        [sys.executable, "-m", "gridpipe_stack.cli", "run", "-f", str(bad)], capture_output=True, text=True, timeout=60
+        [sys.executable, "-m", "gridpipe_cli", "run", "-f", str(bad)], capture_output=True, text=True, timeout=60
     )
     assert done.returncode == 2
     assert "spec.detection.rules[6]: min must not be greater than max" in done.stderr

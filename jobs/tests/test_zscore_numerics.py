@@ -9,12 +9,12 @@ import fastavro
 import httpx
 import pytest
 
-from gridpipe_jobs.sinktesting import archive_query, archive_rows, wait_until
-from gridpipe_jobs.testing import ReferenceZScore, consume, grid_document, unique
 from gridpipe_schemas.catalog import avro, parsed_avro
 from gridpipe_schemas.registry import SchemaRegistry
 from gridpipe_schemas.subjects import value_subject
 from gridpipe_stack.config import StackConfig
+from jobtesting import ReferenceZScore, consume, grid_document, unique
+from sinktesting import archive_query, archive_rows, wait_until
 
 pytestmark = pytest.mark.integration
 T0 = 1_767_225_600_000  # 2026-01-01, on a bucket boundary

@@ -12,8 +12,8 @@ from typing import Any, TypeVar
 import pytest
 from kubernetes import client
 
-from gridpipe_operator.testing import OperatorProcess
 from gridpipe_stack.kube.cluster import KubeCluster
+from operatortesting import OperatorProcess
 
 T = TypeVar("T")
 UNREACHABLE = "http://127.0.0.1:9"  # nothing listens on the discard port: connections are refused at once

@@ -15,8 +15,8 @@ import pytest
 import yaml
 from kubernetes import client, utils
 
-from gridpipe_operator.testing import OperatorProcess
 from gridpipe_stack.kube.cluster import KubeCluster
+from operatortesting import OperatorProcess
 
 from .conftest import Api, unreachable_connections, wait_for
 from .test_operator_k8s import all_children, grid_document, job_threshold

@@ -10,11 +10,11 @@ from typing import Any
 import pytest
 from pyarrow import fs
 
-from gridpipe_operator.testing import OperatorProcess
 from gridpipe_schemas.registry import SchemaRegistry
 from gridpipe_schemas.resources import InfluxBuckets, InfluxConnection, S3Connection, s3_filesystem
 from gridpipe_stack import credentials
 from gridpipe_stack.config import StackConfig
+from operatortesting import OperatorProcess
 
 from .conftest import Api, wait_for
 from .test_operator_k8s import all_children, condition_is

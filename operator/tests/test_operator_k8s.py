@@ -12,9 +12,9 @@ from kubernetes import client
 
 from gridpipe_operator.render import Owner, render_children
 from gridpipe_operator.settings import Settings
-from gridpipe_operator.testing import OperatorProcess
 from gridpipe_schemas.pipeline import parse_pipeline
 from gridpipe_stack.kube.cluster import KubeCluster
+from operatortesting import OperatorProcess
 
 from .conftest import UNREACHABLE, Api, wait_for
 

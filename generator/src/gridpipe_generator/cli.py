@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 
 from gridpipe_generator.run import Generator, GeneratorConfig, GeneratorError
+from gridpipe_schemas.errors import run_with_one_line_errors
 from gridpipe_schemas.subjects import DEFAULT_TOPICS, PipelineKind
 
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m|h)?$")
@@ -23,11 +24,14 @@ def parse_duration(text: str) -> float:
     return float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
 
 
-def _local_defaults() -> tuple[str, str]:
-    from gridpipe_stack.config import StackConfig
+def _kafka_and_registry(bootstrap: str | None, registry_url: str | None) -> tuple[str, str]:
+    """The options where given; the rest from the registered endpoints (the local stack's under gridctl)."""
+    if bootstrap and registry_url:
+        return bootstrap, registry_url
+    from gridpipe_schemas.endpoints import resolve_endpoints
 
-    cfg = StackConfig.from_env()
-    return cfg.kafka_bootstrap, cfg.registry_url
+    endpoints = resolve_endpoints()
+    return bootstrap or endpoints.kafka_bootstrap, registry_url or endpoints.registry_url
 
 
 def generate(
@@ -59,11 +63,11 @@ def generate(
     if anomaly_rate + malformed_rate > 1:
         raise typer.BadParameter("--anomaly-rate plus --malformed-rate must not exceed 1")
     seconds = parse_duration(duration) if duration else None
-    default_bootstrap, default_registry = _local_defaults()
+    bootstrap, registry_url = _kafka_and_registry(kafka_bootstrap_servers, schema_registry_url)
     cfg = GeneratorConfig(
         profile=profile,
-        bootstrap=kafka_bootstrap_servers or default_bootstrap,
-        registry_url=schema_registry_url or default_registry,
+        bootstrap=bootstrap,
+        registry_url=registry_url,
         topic=topic or DEFAULT_TOPICS[profile].readings,
         event_rate=event_rate,
         duration=seconds,
@@ -92,8 +96,6 @@ def generate(
 
 def main() -> None:
     """Entry point of the standalone `generator` command."""
-    from gridpipe_stack.cli import run_with_one_line_errors
-
     app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
     app.command(name="generator")(generate)
     run_with_one_line_errors(typer.main.get_command(app))

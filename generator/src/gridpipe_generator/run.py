@@ -17,10 +17,10 @@ from gridpipe_generator.malformed import GridMalformer, RocketMalformer, as_malf
 from gridpipe_generator.records import LABEL_HEADER, PRODUCED_AT_HEADER, SEQ_HEADER, GeneratedRecord, parse_label
 from gridpipe_generator.rocket import RocketSimulator
 from gridpipe_schemas.catalog import SchemaDoc, SchemaType, avro
+from gridpipe_schemas.errors import GridpipeError
 from gridpipe_schemas.registry import RegistryError, SchemaRegistry
 from gridpipe_schemas.subjects import PipelineKind, value_subject
-from gridpipe_stack.errors import StackError
-from gridpipe_stack.topics import create_missing_topics
+from gridpipe_schemas.topics import create_missing_topics
 
 _BATCH = 2000
 _PREFLIGHT_TIMEOUT = 5.0
@@ -158,7 +158,7 @@ class Generator:
         _admin_check(self.cfg.bootstrap)
         try:
             create_missing_topics(self.cfg.bootstrap, {self.cfg.topic: (self.cfg.partitions, {})})
-        except StackError as exc:
+        except GridpipeError as exc:
             raise GeneratorError(str(exc)) from exc
         return _registry_ids(self.cfg) if self.cfg.profile is PipelineKind.GRID else (0, 0)
 

@@ -48,15 +48,14 @@ class S3Access:
 
     @classmethod
     def resolve(cls) -> S3Access:
-        """GRIDPIPE_S3_ENDPOINT with AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY when set, else the local stack's."""
+        """GRIDPIPE_S3_ENDPOINT with AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY when set, else gridctl's endpoints."""
         endpoint = os.environ.get(ENDPOINT_ENV)
         key, secret = os.environ.get("AWS_ACCESS_KEY_ID"), os.environ.get("AWS_SECRET_ACCESS_KEY")
         if endpoint and key and secret:
             return cls(endpoint, key, secret, os.environ.get("AWS_REGION", "us-east-1"))
-        from gridpipe_stack import credentials
-        from gridpipe_stack.config import StackConfig
+        from gridpipe_schemas.endpoints import resolve_endpoints
 
-        found = credentials.s3(StackConfig.from_env())
+        found = resolve_endpoints().s3
         return cls(found.endpoint, found.access_key, found.secret_key, found.region)
 
     def filesystem(self) -> pafs.S3FileSystem:

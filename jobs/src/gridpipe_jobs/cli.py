@@ -1,23 +1,25 @@
-"""`gridctl run` and `gridctl stop`: a GridPipeline on the local Flink session cluster."""
+"""`gridctl run` and `gridctl stop`: a GridPipeline on the Flink session cluster of the resolved endpoints."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated
+from urllib.parse import urlsplit
 
 import typer
 
+from gridpipe_jobs import flinkrest
 from gridpipe_jobs.functions_jar import FunctionsJarError, functions_jar
 from gridpipe_jobs.job import BOOTSTRAP_ENV, Endpoints, bootstrap_servers, job_name, submit
+from gridpipe_jobs.pipeline_resources import ensure_pipeline_resources
 from gridpipe_jobs.sinks import InfluxEndpoint, archive_path
-from gridpipe_jobs.stackresources import ensure_local_resources
 from gridpipe_jobs.topics import ensure_topics
-from gridpipe_schemas.pipeline import PipelineInvalid, load_pipeline, with_env_thresholds
+from gridpipe_schemas.endpoints import ServiceEndpoints, resolve_endpoints
+from gridpipe_schemas.errors import GridpipeError
+from gridpipe_schemas.pipeline import GridPipeline, PipelineInvalid, load_pipeline, with_env_thresholds
 from gridpipe_schemas.registry import RegistryError
-from gridpipe_stack import flinksql
-from gridpipe_stack.config import HOST, StackConfig
-from gridpipe_stack.errors import StackError
 
 
 def _fail(message: str) -> None:
@@ -25,9 +27,46 @@ def _fail(message: str) -> None:
     raise typer.Exit(2)
 
 
-def run_bootstrap_servers(option: str | None, stack: StackConfig, env: Mapping[str, str] | None = None) -> str:
-    """The Kafka of `gridctl run`: --bootstrap-servers, else KAFKA_BOOTSTRAP_SERVERS, else the local stack's."""
-    return bootstrap_servers(option, env) or stack.kafka_bootstrap
+def run_bootstrap_servers(option: str | None, endpoints: ServiceEndpoints, env: Mapping[str, str] | None = None) -> str:
+    """The Kafka of `gridctl run`: --bootstrap-servers, else KAFKA_BOOTSTRAP_SERVERS, else the resolved endpoints'."""
+    return bootstrap_servers(option, env) or endpoints.kafka_bootstrap
+
+
+def remote_execution(flink_url: str) -> dict[str, str]:
+    """The Flink configuration that submits to the session cluster whose REST API is at ``flink_url``."""
+    rest = urlsplit(flink_url)
+    return {"execution.target": "remote", "rest.address": rest.hostname or "", "rest.port": str(rest.port or 8081)}
+
+
+def _replace_running(pipeline: GridPipeline, flink_url: str, replace: bool) -> None:
+    running = flinkrest.running_job_id(flink_url, job_name(pipeline))
+    if running and not replace:
+        _fail(
+            f"{job_name(pipeline)} already runs as Flink job {running} -- fix: add --replace to restart it "
+            f"with this definition, or `gridctl stop {pipeline.metadata.name}`"
+        )
+    if running:
+        flinkrest.cancel(flink_url, running)
+        flinkrest.wait_for_state(flink_url, running, "CANCELED", timeout=60)
+        typer.echo(f"cancelled the previous job {running}")
+
+
+def _report(pipeline: GridPipeline, job_id: str, bootstrap: str, endpoints: ServiceEndpoints) -> None:
+    spec = pipeline.spec
+    typer.echo(
+        f"{job_name(pipeline)} runs as Flink job {job_id}: {endpoints.flink_url}/#/job/running/{job_id}/overview"
+    )
+    typer.echo(
+        f"reading {spec.source.topic} from Kafka at {bootstrap}; anomalies -> {spec.outputs.anomalies_topic}, "
+        f"dead letters -> {spec.outputs.dead_letter_topic}"
+    )
+    if spec.sinks.influxdb.enabled:
+        typer.echo(f"anomalies also -> InfluxDB bucket {spec.sinks.influxdb.bucket} at {endpoints.influxdb.url}")
+    if spec.sinks.archive.enabled:
+        typer.echo(
+            f"events and anomalies archived -> {archive_path(pipeline, '<dataset>')} "
+            f"(query: gridctl archive query {pipeline.metadata.name} -q counts-per-day)"
+        )
 
 
 def run(
@@ -41,59 +80,38 @@ def run(
     ] = None,
 ) -> None:
     """Validate a GridPipeline and run its job on the local Flink cluster."""
-    cfg = StackConfig.from_env()
-    bootstrap = run_bootstrap_servers(brokers, cfg)
     try:
-        pipeline = with_env_thresholds(load_pipeline(file))
+        endpoints = resolve_endpoints()
+        bootstrap = run_bootstrap_servers(brokers, endpoints)
+        pipeline = with_env_thresholds(load_pipeline(file), os.environ)
         created = ensure_topics(pipeline, bootstrap)
         if created:
             typer.echo(f"created topics: {', '.join(created)}")
-        ensure_local_resources(pipeline, cfg, typer.echo)
-        running = flinksql.running_job_id(cfg, job_name(pipeline))
-        if running and not replace:
-            _fail(
-                f"{job_name(pipeline)} already runs as Flink job {running} -- fix: add --replace to restart it "
-                f"with this definition, or `gridctl stop {pipeline.metadata.name}`"
-            )
-        if running:
-            flinksql.cancel(cfg, running)
-            flinksql.wait_for_state(cfg, running, "CANCELED", timeout=60)
-            typer.echo(f"cancelled the previous job {running}")
+        ensure_pipeline_resources(pipeline, endpoints, typer.echo)
+        _replace_running(pipeline, endpoints.flink_url, replace)
         functions_jar()
-        typer.echo(f"{file}: valid; submitting {job_name(pipeline)} to Flink at {cfg.flink_url}…")
+        typer.echo(f"{file}: valid; submitting {job_name(pipeline)} to Flink at {endpoints.flink_url}…")
         job_id = submit(
             pipeline,
-            Endpoints(bootstrap, cfg.registry_url, InfluxEndpoint.for_local_stack(cfg)),
-            {"execution.target": "remote", "rest.address": HOST, "rest.port": str(cfg.ports.flink_rest)},
+            Endpoints(bootstrap, endpoints.registry_url, InfluxEndpoint.for_endpoints(endpoints, os.environ)),
+            remote_execution(endpoints.flink_url),
         )
-        flinksql.wait_for_state(cfg, job_id, "RUNNING", timeout=120)
+        flinkrest.wait_for_state(endpoints.flink_url, job_id, "RUNNING", timeout=120)
     except PipelineInvalid as invalid:
         typer.echo(f"error: {invalid}", err=True)
         raise typer.Exit(2) from invalid
-    except (RegistryError, FunctionsJarError, StackError) as error:
+    except (RegistryError, FunctionsJarError, GridpipeError) as error:
         _fail(str(error))
-    spec = pipeline.spec
-    typer.echo(f"{job_name(pipeline)} runs as Flink job {job_id}: {cfg.flink_url}/#/job/running/{job_id}/overview")
-    typer.echo(
-        f"reading {spec.source.topic} from Kafka at {bootstrap}; anomalies -> {spec.outputs.anomalies_topic}, "
-        f"dead letters -> {spec.outputs.dead_letter_topic}"
-    )
-    if spec.sinks.influxdb.enabled:
-        typer.echo(f"anomalies also -> InfluxDB bucket {spec.sinks.influxdb.bucket} at {cfg.influxdb_url}")
-    if spec.sinks.archive.enabled:
-        typer.echo(
-            f"events and anomalies archived -> {archive_path(pipeline, '<dataset>')} "
-            f"(query: gridctl archive query {pipeline.metadata.name} -q counts-per-day)"
-        )
+    _report(pipeline, job_id, bootstrap, endpoints)
 
 
 def stop(name: Annotated[str, typer.Argument(help="The pipeline's metadata.name.")]) -> None:
     """Cancel a pipeline's job on the local Flink cluster."""
-    cfg = StackConfig.from_env()
-    running = flinksql.running_job_id(cfg, f"gridpipe-{name}")
+    flink_url = resolve_endpoints().flink_url
+    running = flinkrest.running_job_id(flink_url, f"gridpipe-{name}")
     if running is None:
-        _fail(f"no running job for pipeline {name} -- fix: see `{cfg.flink_url}/#/overview` for what runs")
+        _fail(f"no running job for pipeline {name} -- fix: see `{flink_url}/#/overview` for what runs")
         return
-    flinksql.cancel(cfg, running)
-    flinksql.wait_for_state(cfg, running, "CANCELED", timeout=60)
+    flinkrest.cancel(flink_url, running)
+    flinkrest.wait_for_state(flink_url, running, "CANCELED", timeout=60)
     typer.echo(f"stopped gridpipe-{name} (Flink job {running})")

@@ -13,6 +13,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from gridpipe_schemas.paths import default_cache_dir
+
 SOURCE = Path(__file__).resolve().parents[2] / "java"
 JAR_ENV = "GRIDPIPE_FUNCTIONS_JAR"
 _BUILD_TIMEOUT = 900
@@ -32,8 +34,6 @@ def _fingerprint() -> str:
 
 
 def _cache_dir() -> Path:
-    from gridpipe_stack.config import default_cache_dir
-
     return default_cache_dir() / "build"
 
 

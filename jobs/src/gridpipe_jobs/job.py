@@ -7,7 +7,7 @@ import json
 import os
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -31,12 +31,12 @@ BOOTSTRAP_ENV = "KAFKA_BOOTSTRAP_SERVERS"
 
 @dataclass(frozen=True)
 class Endpoints:
-    """Where the job connects. InfluxDB URL/org default to GRIDPIPE_INFLUXDB_URL/ORG of the submitting process; the
+    """Where the job connects. InfluxDB URL/org as the command line found them (unset: read on the TaskManager); the
     token is never passed: the TaskManager's InfluxDB writer reads it from its own environment."""
 
     bootstrap: str
     registry_url: str
-    influxdb: InfluxEndpoint | None = None
+    influxdb: InfluxEndpoint = field(default_factory=InfluxEndpoint)
     archive_root: str | None = None
 
 
@@ -66,7 +66,7 @@ def wiring(pipeline: GridPipeline, endpoints: Endpoints) -> Wiring:
         dead_letter_schema_id=ids[f"{pipeline.spec.outputs.dead_letter_topic}-value"],
         dead_letter_schema=avro("DeadLetter").text,
         telemetry_schema=avro("TelemetryMessage").text,
-        influxdb=endpoints.influxdb or InfluxEndpoint.from_env(),
+        influxdb=endpoints.influxdb,
         archive_root=endpoints.archive_root,
     )
 
@@ -160,11 +160,14 @@ def main(argv: list[str] | None = None) -> None:
     """Entry point for Flink's PythonDriver: `flink run -pym gridpipe_jobs.job (--pipeline F | --pipeline-json J)`."""
     args = parse_args(argv)
     try:
-        pipeline = with_env_thresholds(_pipeline_from_args(args.pipeline, args.pipeline_json))
+        pipeline = with_env_thresholds(_pipeline_from_args(args.pipeline, args.pipeline_json), os.environ)
     except PipelineInvalid as invalid:
         print(f"error: {invalid}", file=sys.stderr)
         raise SystemExit(2) from invalid
-    job_id = submit(pipeline, Endpoints(args.bootstrap_servers, args.schema_registry_url))
+    job_id = submit(
+        pipeline,
+        Endpoints(args.bootstrap_servers, args.schema_registry_url, InfluxEndpoint.from_env(os.environ)),
+    )
     print(f"submitted {job_name(pipeline)} as Flink job {job_id}", file=sys.stderr)
 
 

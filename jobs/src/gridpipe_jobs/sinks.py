@@ -6,14 +6,13 @@ Pure like sql.py: no Flink, no network. docs/sinks.md explains the choices.
 from __future__ import annotations
 
 import json
-import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from gridpipe_schemas.endpoints import ServiceEndpoints
 from gridpipe_schemas.pipeline import ArchiveSink, GridPipeline, duration_ms
 from gridpipe_schemas.resources import archive_pipeline_prefix
-from gridpipe_stack.config import StackConfig
-from gridpipe_stack.credentials import INFLUXDB_ORG
 
 INFLUX_URL_ENV = "GRIDPIPE_INFLUXDB_URL"
 INFLUX_ORG_ENV = "GRIDPIPE_INFLUXDB_ORG"
@@ -36,15 +35,15 @@ class InfluxEndpoint:
     org: str | None = None
 
     @classmethod
-    def from_env(cls, env: dict[str, str] | None = None) -> InfluxEndpoint:
-        source = os.environ if env is None else env
-        return cls(source.get(INFLUX_URL_ENV), source.get(INFLUX_ORG_ENV))
+    def from_env(cls, env: Mapping[str, str]) -> InfluxEndpoint:
+        """GRIDPIPE_INFLUXDB_URL/ORG of ``env``, the environment the command line read."""
+        return cls(env.get(INFLUX_URL_ENV), env.get(INFLUX_ORG_ENV))
 
     @classmethod
-    def for_local_stack(cls, stack: StackConfig) -> InfluxEndpoint:
-        """GRIDPIPE_INFLUXDB_URL/ORG where set, else the local stack's InfluxDB."""
-        env = cls.from_env()
-        return cls(env.url or stack.influxdb_url, env.org or INFLUXDB_ORG)
+    def for_endpoints(cls, endpoints: ServiceEndpoints, env: Mapping[str, str]) -> InfluxEndpoint:
+        """GRIDPIPE_INFLUXDB_URL/ORG where set in ``env``, else the InfluxDB of ``endpoints``."""
+        given = cls.from_env(env)
+        return cls(given.url or endpoints.influxdb.url, given.org or endpoints.influxdb.org)
 
 
 def quote(text: str) -> str:

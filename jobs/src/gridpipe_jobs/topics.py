@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from gridpipe_schemas.pipeline import GridPipeline, duration_ms
-from gridpipe_stack.topics import TopicSpec, create_missing_topics
+from gridpipe_schemas.topics import TopicSpec, create_missing_topics
 
 
 def wanted_topics(pipeline: GridPipeline) -> dict[str, TopicSpec]:

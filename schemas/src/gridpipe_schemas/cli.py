@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Annotated
 
@@ -24,9 +25,9 @@ RegistryUrl = Annotated[
 
 
 def _default_registry_url() -> str:
-    from gridpipe_stack.config import StackConfig
+    from gridpipe_schemas.endpoints import resolve_endpoints
 
-    return StackConfig.from_env().registry_url
+    return resolve_endpoints().registry_url
 
 
 @app.command()
@@ -76,7 +77,7 @@ def validate(file: Annotated[Path, typer.Option("-f", "--file", help="GridPipeli
     from gridpipe_schemas.pipeline import PipelineInvalid, load_pipeline, with_env_thresholds
 
     try:
-        pipeline = with_env_thresholds(load_pipeline(file))
+        pipeline = with_env_thresholds(load_pipeline(file), os.environ)
     except PipelineInvalid as invalid:
         typer.echo(f"error: {invalid}", err=True)
         raise typer.Exit(2) from invalid

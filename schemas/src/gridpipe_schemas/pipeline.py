@@ -8,8 +8,8 @@ from these models (``gridpipe_schemas.crd``), so the job and the cluster cannot 
 
 from __future__ import annotations
 
-import os
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal, get_args
@@ -312,11 +312,13 @@ def load_pipeline(path: Path) -> GridPipeline:
 THRESHOLDS_ENV = "ANOMALY_THRESHOLDS_CONFIG"
 
 
-def with_env_thresholds(pipeline: GridPipeline, environ: dict[str, str] | None = None) -> GridPipeline:
-    """Apply the rocket PRD's ANOMALY_THRESHOLDS_CONFIG: JSON ``{"engineTemp": {"min": 3500, "max": 4000}, …}``."""
+def with_env_thresholds(pipeline: GridPipeline, environ: Mapping[str, str]) -> GridPipeline:
+    """Apply the rocket PRD's ANOMALY_THRESHOLDS_CONFIG: JSON ``{"engineTemp": {"min": 3500, "max": 4000}, …}``.
+
+    ``environ`` is the environment the command line (the edge) read; the model never reads it itself."""
     import json
 
-    raw = (environ if environ is not None else dict(os.environ)).get(THRESHOLDS_ENV)
+    raw = environ.get(THRESHOLDS_ENV)
     if not raw or pipeline.spec.profile != "rocket":
         return pipeline
     try:

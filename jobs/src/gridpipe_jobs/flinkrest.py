@@ -1,0 +1,47 @@
+"""Watch and cancel jobs through a Flink cluster's REST API."""
+
+from __future__ import annotations
+
+import time
+
+import httpx
+
+from gridpipe_schemas.errors import GridpipeError
+
+ACTIVE_STATES = frozenset({"RUNNING", "CREATED", "RESTARTING", "INITIALIZING"})
+
+
+def running_job_id(flink_url: str, job_name: str) -> str | None:
+    """The id of a running job with this name, if there is one."""
+    response = httpx.get(f"{flink_url}/jobs/overview", timeout=5)
+    response.raise_for_status()
+    for job in response.json()["jobs"]:
+        if job["name"] == job_name and job["state"] in ACTIVE_STATES:
+            return str(job["jid"])
+    return None
+
+
+def job_state(flink_url: str, job_id: str) -> str:
+    response = httpx.get(f"{flink_url}/jobs/{job_id}", timeout=5)
+    response.raise_for_status()
+    return str(response.json()["state"])
+
+
+def wait_for_state(flink_url: str, job_id: str, wanted: str = "RUNNING", timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    state = "UNKNOWN"
+    while time.monotonic() < deadline:
+        state = job_state(flink_url, job_id)
+        if state == wanted:
+            return
+        if state in {"FAILED", "CANCELED", "FINISHED"} and state != wanted:
+            break
+        time.sleep(0.5)
+    raise GridpipeError(
+        f"Flink job {job_id} is {state}, not {wanted}, after {timeout:.0f}s",
+        f"open {flink_url}/#/job/running/{job_id}/exceptions or read the JobManager log",
+    )
+
+
+def cancel(flink_url: str, job_id: str) -> None:
+    httpx.patch(f"{flink_url}/jobs/{job_id}?mode=cancel", timeout=10).raise_for_status()

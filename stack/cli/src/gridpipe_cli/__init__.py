@@ -1,0 +1,1 @@
+"""gridctl: the one command line for gridpipe."""

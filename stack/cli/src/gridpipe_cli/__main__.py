@@ -1,0 +1,3 @@
+from gridpipe_cli.main import main
+
+main()
