@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,7 @@ import yaml
 from gridpipe_schemas.crd import crd, spec_schema
 from gridpipe_schemas.pipeline import (
     PRD_RULES,
+    Duration,
     PipelineInvalid,
     duration_ms,
     load_pipeline,
@@ -101,6 +103,25 @@ def test_durations() -> None:
     assert duration_ms("250ms") == 250
     with pytest.raises(ValueError, match="not a duration"):
         duration_ms("5 minutes")
+
+
+def test_durations_are_parsed_once_and_written_back_as_written() -> None:
+    doc = _grid()
+    doc["spec"]["detection"]["zscore"].update(window="90m", bucket="1m30s")
+    doc["spec"]["flink"]["checkpointInterval"] = "250ms"
+    pipeline = parse_pipeline(doc)
+    zscore = pipeline.spec.detection.zscore
+    assert zscore is not None
+    assert zscore.window == timedelta(minutes=90) and zscore.window.ms == 5_400_000
+    assert zscore.bucket == timedelta(seconds=90) and pipeline.spec.flink.checkpoint_interval.ms == 250
+    assert pipeline.spec.outputs.retention == timedelta(hours=24), "defaults are typed too"
+    dumped = pipeline.model_dump(by_alias=True, exclude_none=True, mode="json")
+    written = dumped["spec"]["detection"]["zscore"]
+    assert (written["window"], written["bucket"]) == ("90m", "1m30s")
+    assert dumped["spec"]["outputs"]["retention"] == "24h" and dumped["spec"]["flink"]["checkpointInterval"] == "250ms"
+    assert parse_pipeline(dumped) == pipeline
+    assert copy.deepcopy(zscore.window).text == "90m" and str(zscore.window) == "90m"
+    assert Duration.parse("1h30m") == zscore.window
 
 
 def test_rocket_defaults_to_the_prd_table_and_env_overrides_it() -> None:

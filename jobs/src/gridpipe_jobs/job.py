@@ -19,7 +19,6 @@ from gridpipe_schemas.catalog import avro
 from gridpipe_schemas.pipeline import (
     GridPipeline,
     PipelineInvalid,
-    duration_ms,
     load_pipeline,
     parse_pipeline,
     with_env_thresholds,
@@ -79,7 +78,7 @@ def checkpoint_timeout_ms(interval_ms: int) -> int:
 
 def job_config(pipeline: GridPipeline, jar: Path) -> dict[str, str]:
     flink = pipeline.spec.flink
-    interval_ms = duration_ms(flink.checkpoint_interval)
+    interval_ms = flink.checkpoint_interval.ms
     return {
         "pipeline.name": job_name(pipeline),
         "pipeline.jars": jar.resolve().as_uri(),
@@ -89,7 +88,7 @@ def job_config(pipeline: GridPipeline, jar: Path) -> dict[str, str]:
         "execution.checkpointing.min-pause": "1 s",
         "restart-strategy.type": "exponential-delay",
         "restart-strategy.exponential-delay.initial-backoff": "1 s",
-        "restart-strategy.exponential-delay.max-backoff": f"{duration_ms(flink.max_restart_backoff)} ms",
+        "restart-strategy.exponential-delay.max-backoff": f"{flink.max_restart_backoff.ms} ms",
         "restart-strategy.exponential-delay.attempts-before-reset-backoff": "100000",
         # Alerts must leave within milliseconds: do not let network buffers wait the default 100 ms to fill.
         "execution.buffer-timeout.interval": "5 ms",

@@ -10,7 +10,7 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
-from gridpipe_schemas.pipeline import ArchiveSink, GridPipeline, duration_ms
+from gridpipe_schemas.pipeline import ArchiveSink, GridPipeline
 from gridpipe_schemas.resources import archive_pipeline_prefix
 from gridpipe_stack.config import StackConfig
 from gridpipe_stack.credentials import INFLUXDB_ORG
@@ -128,8 +128,8 @@ def archive_table(name: str, columns: list[Column], path: str, archive: ArchiveS
         "parquet.timestamp.time.unit": "millis",
         "parquet.utc-timezone": "true",
         "sink.rolling-policy.file-size": f"{archive.rollover_size_mb}MB",
-        "sink.rolling-policy.rollover-interval": f"{duration_ms(archive.rollover_interval)} ms",
-        "sink.rolling-policy.check-interval": f"{min(60_000, duration_ms(archive.rollover_interval))} ms",
+        "sink.rolling-policy.rollover-interval": f"{archive.rollover_interval.ms} ms",
+        "sink.rolling-policy.check-interval": f"{min(60_000, archive.rollover_interval.ms)} ms",
         "sink.partition-commit.policy.kind": "success-file",
         # Rows are hashed to writers by date: one day's files come from one writer, and the writer runs in a task of
         # its own instead of chained into the decoder's thread, so Parquet encoding overlaps decoding and detection.

@@ -30,7 +30,7 @@ from gridpipe_jobs.sinks import (
     event_columns,
     influx_table,
 )
-from gridpipe_schemas.pipeline import GridPipeline, RocketRule, duration_ms
+from gridpipe_schemas.pipeline import GridPipeline, RocketRule
 
 FUNCTIONS = {
     "DECODE_READING": "io.gridpipe.flink.DecodeSensorReading",
@@ -185,12 +185,12 @@ def _grid_anomaly_rows(pipeline: GridPipeline) -> list[str]:
     selects = []
     if spec.detection.zscore is not None:
         z = spec.detection.zscore
-        window_ms = duration_ms(z.window)
+        window_ms = z.window.ms
         for field in z.fields:
             surge, sag = _ZSCORE_TYPES[field]
             description = (
                 f"CONCAT({literal(field + ' ')}, CAST(ROUND(x, 2) AS STRING), {literal(' ' + _UNITS[field] + ' is ')},"
-                f" CAST(ROUND(deviation, 2) AS STRING), {literal(' sigma from the ' + z.window + ' mean ')},"
+                f" CAST(ROUND(deviation, 2) AS STRING), {literal(f' sigma from the {z.window} mean ')},"
                 f" CAST(ROUND(mean, 2) AS STRING), {literal(' ' + _UNITS[field])})"
             )
             selects.append(
@@ -233,7 +233,7 @@ def grid_job(pipeline: GridPipeline, wiring: Wiring) -> JobSql:
     inserts = [_dead_letters("decoded", "")]
     if spec.detection.zscore is not None:
         z = spec.detection.zscore
-        window_ms, bucket_ms = duration_ms(z.window), duration_ms(z.bucket)
+        window_ms, bucket_ms = z.window.ms, z.bucket.ms
         for field in z.fields:
             view = f"zscore_{field}"
             ddl.append(

@@ -10,7 +10,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from gridpipe_schemas.pipeline import API_GROUP, API_VERSION, KIND, GridPipeline, duration_ms
+from gridpipe_schemas.pipeline import API_GROUP, API_VERSION, KIND, GridPipeline
 
 FIELD_MANAGER = "gridpipe-operator"
 PIPELINE_LABEL = f"{API_GROUP}/pipeline"
@@ -106,7 +106,7 @@ class TopicRole:
 
 def topic_roles(pipeline: GridPipeline) -> tuple[TopicRole, ...]:
     spec = pipeline.spec
-    retention = duration_ms(spec.outputs.retention)
+    retention = spec.outputs.retention.ms
     return (
         TopicRole("source", spec.source.topic, spec.source.partitions, None),
         TopicRole("anomalies", spec.outputs.anomalies_topic, spec.outputs.partitions, retention),
@@ -204,7 +204,7 @@ def _flink_configuration(pipeline: GridPipeline, owner: Owner, platform: Platfor
     state = state_prefix(owner, platform)
     return {
         "taskmanager.numberOfTaskSlots": "1",
-        "execution.checkpointing.interval": f"{duration_ms(pipeline.spec.flink.checkpoint_interval)} ms",
+        "execution.checkpointing.interval": f"{pipeline.spec.flink.checkpoint_interval.ms} ms",
         "execution.checkpointing.dir": f"{state}/checkpoints",
         "execution.checkpointing.savepoint-dir": f"{state}/savepoints",
         "high-availability.type": "kubernetes",

@@ -11,12 +11,14 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal, get_args
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, GetCoreSchemaHandler, StringConstraints, ValidationError
 from pydantic.alias_generators import to_camel
+from pydantic_core import core_schema
 
 API_GROUP = "gridpipe.io"
 API_VERSION = "v1alpha1"
@@ -27,7 +29,6 @@ _UNIT_MS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000}
 TOPIC_PATTERN = r"^[a-zA-Z0-9._-]{1,249}$"
 NAME_PATTERN = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
 
-Duration = Annotated[str, StringConstraints(pattern=DURATION_PATTERN)]
 Topic = Annotated[str, StringConstraints(pattern=TOPIC_PATTERN)]
 GridField = Literal["voltage", "current", "temperature"]
 RocketParameter = Literal[
@@ -58,6 +59,43 @@ def duration_ms(text: str) -> int:
     return sum(int(n) * _UNIT_MS[unit] for n, unit in _DURATION_PART.findall(text))
 
 
+class Duration(timedelta):
+    """A duration of the spec, parsed once from its text (``5m``, ``1h30m``, ``250ms``) and written back as that text,
+    so documents and the CRD keep the form people wrote (and CEL's ``duration()`` reads)."""
+
+    text: str
+
+    @classmethod
+    def parse(cls, text: str) -> Duration:
+        duration = cls(milliseconds=duration_ms(text))
+        duration.text = text
+        return duration
+
+    @property
+    def ms(self) -> int:
+        return self // timedelta(milliseconds=1)
+
+    def __str__(self) -> str:
+        return self.text
+
+    def __repr__(self) -> str:
+        return f"Duration({self.text!r})"
+
+    def __reduce__(self) -> tuple[Any, tuple[str]]:  # copies keep the text (timedelta's own reduce would drop it)
+        return Duration.parse, (self.text,)
+
+    @classmethod
+    def __get_pydantic_core_schema__(cls, source: Any, handler: GetCoreSchemaHandler) -> core_schema.CoreSchema:
+        from_text = core_schema.no_info_after_validator_function(
+            cls.parse, core_schema.str_schema(pattern=DURATION_PATTERN)
+        )
+        return core_schema.no_info_before_validator_function(
+            lambda value: value.text if isinstance(value, Duration) else value,
+            from_text,
+            serialization=core_schema.plain_serializer_function_ser_schema(str, when_used="json"),
+        )
+
+
 @dataclass(frozen=True)
 class CelRule:
     rule: str
@@ -83,7 +121,7 @@ class Outputs(Model):
     anomalies_topic: Topic = Field(description="Topic the anomalies go to.")
     dead_letter_topic: Topic = Field(description="Topic malformed records go to, with the reason.")
     partitions: int = Field(1, ge=1, le=1000, description="Partitions of the anomalies topic.")
-    retention: Duration = Field("24h", description="Retention of the anomalies and dead-letter topics.")
+    retention: Duration = Field(Duration.parse("24h"), description="Retention of the anomalies and dead-letter topics.")
 
 
 class ZScore(Model):
@@ -94,10 +132,12 @@ class ZScore(Model):
     fields: list[GridField] = Field(
         ["voltage"], min_length=1, max_length=3, description="Reading fields judged, each on its own."
     )
-    window: Duration = Field("5m", description="Event-time window before a reading that it is judged against.")
+    window: Duration = Field(
+        Duration.parse("5m"), description="Event-time window before a reading that it is judged against."
+    )
     threshold: float = Field(2.5, ge=1.5, le=4.0, description="k: a reading is anomalous when |x - mean| > k * stddev.")
     min_samples: int = Field(30, ge=2, le=100_000, description="Readings the window needs before it judges.")
-    bucket: Duration = Field("10s", description="Granularity of the window's event-time buckets.")
+    bucket: Duration = Field(Duration.parse("10s"), description="Granularity of the window's event-time buckets.")
 
 
 class EquipmentFailure(Model):
@@ -142,7 +182,7 @@ class Detection(Model):
 class InfluxSink(Model):
     enabled: bool = False
     bucket: str = Field("gridpipe", min_length=1, max_length=64)
-    retention: Duration = "720h"
+    retention: Duration = Duration.parse("720h")
 
 
 class ArchiveSink(Model):
@@ -150,7 +190,7 @@ class ArchiveSink(Model):
     bucket: str = Field("gridpipe-archive", pattern=r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
     prefix: str = Field("", max_length=256)
     rollover_size_mb: int = Field(128, ge=1, le=4096)
-    rollover_interval: Duration = "15m"
+    rollover_interval: Duration = Duration.parse("15m")
 
 
 class Sinks(Model):
@@ -160,8 +200,8 @@ class Sinks(Model):
 
 class Flink(Model):
     parallelism: int = Field(1, ge=1, le=1024)
-    checkpoint_interval: Duration = Field("10s", description="Checkpoint period (spec SR-004).")
-    max_restart_backoff: Duration = Field("1m", description="Cap of the exponential restart delay.")
+    checkpoint_interval: Duration = Field(Duration.parse("10s"), description="Checkpoint period (spec SR-004).")
+    max_restart_backoff: Duration = Field(Duration.parse("1m"), description="Cap of the exponential restart delay.")
     task_manager_memory: str = Field("2048m", pattern=r"^[0-9]+[mg]$")
     task_manager_cpu: float = Field(1.0, gt=0, le=64)
     job_manager_memory: str = Field("1024m", pattern=r"^[0-9]+[mg]$")
