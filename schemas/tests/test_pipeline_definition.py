@@ -10,14 +10,21 @@ from typing import Any
 
 import pytest
 import yaml
+from pydantic.fields import FieldInfo
 
 from gridpipe_schemas.crd import crd, spec_schema
 from gridpipe_schemas.pipeline import (
     PRD_RULES,
     Duration,
+    GridPipelineSpec,
+    Model,
     PipelineInvalid,
+    Source,
     duration_ms,
+    fields_not_for_the_job,
+    job_relevance,
     load_pipeline,
+    model_classes,
     parse_pipeline,
     with_env_thresholds,
 )
@@ -122,6 +129,38 @@ def test_durations_are_parsed_once_and_written_back_as_written() -> None:
     assert parse_pipeline(dumped) == pipeline
     assert copy.deepcopy(zscore.window).text == "90m" and str(zscore.window) == "90m"
     assert Duration.parse("1h30m") == zscore.window
+
+
+def _leaf_fields(cls: type[Model], path: str) -> list[tuple[str, FieldInfo]]:
+    """Every field of ``cls`` and the models inside it that holds no model itself, with its path."""
+    leaves = []
+    for name, field in cls.model_fields.items():
+        inner = model_classes(field.annotation)
+        leaves += [leaf for model in inner for leaf in _leaf_fields(model, f"{path}.{name}")] or [
+            (f"{path}.{name}", field)
+        ]
+    return leaves
+
+
+def test_every_leaf_field_of_the_spec_says_whether_it_reaches_the_job() -> None:
+    leaves = _leaf_fields(GridPipelineSpec, "spec")
+    assert len(leaves) > 30
+    assert [path for path, field in leaves if job_relevance(field) is None] == []
+    assert fields_not_for_the_job(GridPipelineSpec) == {
+        "source": {"partitions": True},
+        "outputs": {"partitions": True, "retention": True},
+        "sinks": {"influxdb": {"retention": True}},
+        "flink": {"task_manager_memory": True, "task_manager_cpu": True, "job_manager_memory": True},
+        "deletion_policy": True,
+    }
+
+
+def test_a_field_without_a_job_mark_is_refused_not_silently_sent_or_dropped() -> None:
+    class SourceWithANewField(Source):
+        replicas: int = 3
+
+    with pytest.raises(TypeError, match=r"SourceWithANewField.replicas must be marked FOR_THE_JOB or NOT_FOR_THE_JOB"):
+        fields_not_for_the_job(SourceWithANewField)
 
 
 def test_rocket_defaults_to_the_prd_table_and_env_overrides_it() -> None:

@@ -10,7 +10,14 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from gridpipe_schemas.pipeline import API_GROUP, API_VERSION, KIND, GridPipeline
+from gridpipe_schemas.pipeline import (
+    API_GROUP,
+    API_VERSION,
+    KIND,
+    GridPipeline,
+    GridPipelineSpec,
+    fields_not_for_the_job,
+)
 
 FIELD_MANAGER = "gridpipe-operator"
 PIPELINE_LABEL = f"{API_GROUP}/pipeline"
@@ -22,16 +29,6 @@ FLINK_API = ("flink.apache.org", "v1beta1", "flinkdeployments", "FlinkDeployment
 PYTHON_DRIVER = "org.apache.flink.client.python.PythonDriver"
 FLINK_MAIN_CONTAINER = "flink-main-container"  # the Flink operator's fixed name for the JM/TM container
 PROMETHEUS_PORT = 9249
-
-# Job-irrelevant parts of a pipeline: changing them must not change the FlinkDeployment (no savepoint + restart).
-# They are topic settings (applied to KafkaTopics), storage housekeeping, and pod sizing (rendered on its own).
-_NOT_FOR_THE_JOB: dict[str, tuple[str, ...]] = {
-    "": ("deletionPolicy",),
-    "source": ("partitions",),
-    "outputs": ("partitions", "retention"),
-    "sinks.influxdb": ("retention",),
-    "flink": ("taskManagerMemory", "taskManagerCpu", "jobManagerMemory"),
-}
 
 
 @dataclass(frozen=True)
@@ -145,14 +142,11 @@ def render_topic(owner: Owner, role: TopicRole, platform: Platform) -> Child:
 
 
 def job_definition(pipeline: GridPipeline) -> dict[str, Any]:
-    """The pipeline as the job sees it: name and the job-relevant spec only (see ``_NOT_FOR_THE_JOB``)."""
-    spec = pipeline.spec.model_dump(by_alias=True, exclude_none=True, mode="json")
-    for path, keys in _NOT_FOR_THE_JOB.items():
-        node = spec
-        for part in filter(None, path.split(".")):
-            node = node[part]
-        for key in keys:
-            node.pop(key, None)
+    """The pipeline as the job sees it: its name and the spec's fields marked FOR_THE_JOB. Changing any other field
+    (topic settings, storage housekeeping, pod sizing) leaves the FlinkDeployment as it is: no savepoint, no restart."""
+    spec = pipeline.spec.model_dump(
+        by_alias=True, exclude_none=True, mode="json", exclude=fields_not_for_the_job(GridPipelineSpec)
+    )
     return {
         "apiVersion": pipeline.api_version,
         "kind": pipeline.kind,
