@@ -13,7 +13,8 @@ from typing import Any
 
 from gridpipe_jobs.functions_jar import functions_jar
 from gridpipe_jobs.sinks import InfluxEndpoint
-from gridpipe_jobs.sql import JobSql, Wiring, job_sql
+from gridpipe_jobs.sql.common import JobSql, Wiring
+from gridpipe_jobs.sql.topology import job_sql
 from gridpipe_schemas import resources
 from gridpipe_schemas.catalog import avro
 from gridpipe_schemas.pipeline import (
