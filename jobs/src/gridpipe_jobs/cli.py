@@ -9,8 +9,9 @@ from typing import Annotated
 import typer
 
 from gridpipe_jobs.functions_jar import FunctionsJarError, functions_jar
-from gridpipe_jobs.job import BOOTSTRAP_ENV, Endpoints, bootstrap_servers, job_name, submit
+from gridpipe_jobs.job import BOOTSTRAP_ENV, Endpoints, bootstrap_servers, job_name, offline_wiring, submit
 from gridpipe_jobs.sinks import InfluxEndpoint, archive_path
+from gridpipe_jobs.sql.topology import job_sql
 from gridpipe_jobs.stackresources import ensure_local_resources
 from gridpipe_jobs.topics import ensure_topics
 from gridpipe_schemas.pipeline import PipelineInvalid, load_pipeline, with_env_thresholds
@@ -97,3 +98,23 @@ def stop(name: Annotated[str, typer.Argument(help="The pipeline's metadata.name.
     flinksql.cancel(cfg, running)
     flinksql.wait_for_state(cfg, running, "CANCELED", timeout=60)
     typer.echo(f"stopped gridpipe-{name} (Flink job {running})")
+
+
+def pipeline_sql(
+    file: Annotated[Path, typer.Option("-f", "--file", help="GridPipeline YAML, e.g. examples/grid.yaml.")],
+    brokers: Annotated[str, typer.Option("--bootstrap-servers", help="Kafka brokers to write into the SQL.")] = (
+        "localhost:9092"
+    ),
+    registry_url: Annotated[
+        str, typer.Option("--schema-registry-url", help="Schema registry to write into the SQL.")
+    ] = "http://localhost:8080/apis/ccompat/v7",
+) -> None:
+    """Print the Flink SQL of a GridPipeline's job, offline: nothing is registered or contacted (schema ids are 0)."""
+    try:
+        pipeline = with_env_thresholds(load_pipeline(file))
+    except PipelineInvalid as invalid:
+        typer.echo(f"error: {invalid}", err=True)
+        raise typer.Exit(2) from invalid
+    statements = job_sql(pipeline, offline_wiring(pipeline, Endpoints(brokers, registry_url)))
+    typer.echo(f"-- {job_name(pipeline)}, generated from {file}. Schema ids are 0: `gridctl run` registers them.\n")
+    typer.echo(";\n\n".join([*statements.ddl, *statements.inserts]) + ";")

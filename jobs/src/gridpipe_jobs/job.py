@@ -56,7 +56,12 @@ def register_schemas(pipeline: GridPipeline, registry_url: str) -> dict[str, int
 
 
 def wiring(pipeline: GridPipeline, endpoints: Endpoints) -> Wiring:
-    ids = register_schemas(pipeline, endpoints.registry_url)
+    """The job's wiring, with the schema ids the registry gives (every subject is registered first)."""
+    return wiring_with_ids(pipeline, endpoints, register_schemas(pipeline, endpoints.registry_url))
+
+
+def wiring_with_ids(pipeline: GridPipeline, endpoints: Endpoints, ids: Mapping[str, int]) -> Wiring:
+    """The job's wiring for the schema ids given (subject -> id); the dead-letter subject must have one."""
     return Wiring(
         bootstrap=endpoints.bootstrap,
         registry_url=endpoints.registry_url,
@@ -69,6 +74,13 @@ def wiring(pipeline: GridPipeline, endpoints: Endpoints) -> Wiring:
         influxdb=endpoints.influxdb or InfluxEndpoint.from_env(),
         archive_root=endpoints.archive_root,
     )
+
+
+def offline_wiring(pipeline: GridPipeline, endpoints: Endpoints) -> Wiring:
+    """The job's wiring without a registry: every schema id 0, as `gridctl pipeline sql` prints it."""
+    spec = pipeline.spec
+    subjects = (f"{spec.outputs.anomalies_topic}-value", f"{spec.outputs.dead_letter_topic}-value")
+    return wiring_with_ids(pipeline, endpoints, dict.fromkeys(subjects, 0))
 
 
 def checkpoint_timeout_ms(interval_ms: int) -> int:

@@ -209,12 +209,22 @@ def lock() -> None:
 
 
 def _load_plugins() -> None:
-    for entry in entry_points(group="gridpipe.cli"):
+    """Each entry point is a command group (a Typer) or a command. A dotted name such as ``pipeline.sql`` adds the
+    command ``sql`` to the group another package registered as ``pipeline``."""
+    groups: dict[str, typer.Typer] = {"": app}
+    for entry in sorted(entry_points(group="gridpipe.cli"), key=lambda e: e.name.count(".")):
         plugin = entry.load()
+        group, _, name = entry.name.rpartition(".")
+        if group not in groups:
+            raise StackError(
+                f"the gridctl command {entry.name} ({entry.value}) belongs to no group named {group}",
+                f"install the package whose gridpipe.cli entry point {group} defines the group",
+            )
         if isinstance(plugin, typer.Typer):
-            app.add_typer(plugin, name=entry.name)
+            groups[group].add_typer(plugin, name=name)
+            groups[entry.name] = plugin
         else:
-            app.command(name=entry.name)(plugin)
+            groups[group].command(name=name)(plugin)
 
 
 def run_with_one_line_errors(command: Any) -> None:
