@@ -139,7 +139,7 @@ def _run(pipeline: GridPipeline, wiring: Wiring, connectors: LocalConnectors) ->
         "parallelism.default": "1",
         "table.local-time-zone": "UTC",
         "restart-strategy.type": "none",
-        "execution.checkpointing.interval": "1 s",
+        "execution.checkpointing.interval": "200 ms",
     }.items():
         config.set(key, value)
     statements = job_sql(pipeline, wiring, connectors)
