@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from gridpipe_jobs.sinks import DEAD_LETTER_COLUMNS
-from gridpipe_jobs.sql import Wiring, job_sql
+from gridpipe_jobs.sql.common import Wiring
+from gridpipe_jobs.sql.topology import job_sql
 from gridpipe_schemas.catalog import avro
 from gridpipe_schemas.pipeline import load_pipeline
 
@@ -33,8 +34,18 @@ def test_both_profiles_write_dead_letters_through_the_gridpipe_connector(example
     assert "'connector' = 'gridpipe-dead-letters'" in table
     assert f"'topic' = '{pipeline.spec.outputs.dead_letter_topic}'" in table
     assert "'schema-id' = '12'" in table and f"'pipeline' = '{pipeline.metadata.name}'" in table
-    assert ", ".join(c.ddl() for c in DEAD_LETTER_COLUMNS) in table
+    assert ",\n".join(f"  {c.ddl()}" for c in DEAD_LETTER_COLUMNS) in table
     (insert,) = [i for i in sql.inserts if i.startswith("INSERT INTO dead_letter_sink")]
-    columns = f"{qualifier}reason, {qualifier}error_class, {qualifier}error_message, `topic`, `partition`, `offset`"
-    assert insert.endswith(f"{columns}, kafka_time, `key`, `value` FROM decoded WHERE {qualifier}reason IS NOT NULL")
+    decoder_columns = ("reason", "error_class", "error_message")
+    assert insert == (
+        "INSERT INTO dead_letter_sink\nSELECT\n"
+        + "".join(f"  {qualifier}{c} AS `{c}`,\n" if qualifier else f"  `{c}`,\n" for c in decoder_columns)
+        + "  `topic` AS `source_topic`,\n"
+        "  `partition` AS `source_partition`,\n"
+        "  `offset` AS `source_offset`,\n"
+        "  kafka_time AS `source_timestamp`,\n"
+        "  `key` AS `original_key`,\n"
+        "  `value` AS `original_value`\n"
+        f"FROM decoded\nWHERE {qualifier}reason IS NOT NULL"
+    )
     assert "ENCODE_DEAD_LETTER" not in "\n".join(sql.ddl + sql.inserts)

@@ -20,7 +20,6 @@ from gridpipe_generator.records import LABEL_HEADER, anomaly_label, parse_label
 from gridpipe_generator.run import Generator, GeneratorConfig, build_stream
 from gridpipe_jobs.severity import grid_severity
 from gridpipe_schemas.catalog import parsed_avro
-from gridpipe_schemas.pipeline import duration_ms
 from gridpipe_schemas.subjects import PipelineKind
 from gridpipe_stack.config import StackConfig
 from gridpipe_stack.supervise import Supervisor
@@ -96,8 +95,8 @@ def test_alerts_match_the_reference_and_the_labels(local_stack: StackConfig, run
             events,
             k=z.threshold,
             min_samples=z.min_samples,
-            window_ms=duration_ms(z.window),
-            bucket_ms=duration_ms(z.bucket),
+            window_ms=z.window.ms,
+            bucket_ms=z.bucket.ms,
         ):
             expected[(v.key, v.time_ms, field)] = (v.value - v.mean) / v.stddev
     failures = {(r["meter_id"], _ms(r["timestamp"])) for r, _ in readings if r["status"] == "EQUIPMENT_FAILURE"}
@@ -203,8 +202,8 @@ def test_normal_traffic_raises_no_alert_and_the_anomalies_after_it_exactly_their
             [(r["meter_id"], _ms(r["timestamp"]), r[field]) for r in readings],
             k=z.threshold,
             min_samples=z.min_samples,
-            window_ms=duration_ms(z.window),
-            bucket_ms=duration_ms(z.bucket),
+            window_ms=z.window.ms,
+            bucket_ms=z.bucket.ms,
         )
     }
     surge, failure = (reading for _, reading, _ in probes)

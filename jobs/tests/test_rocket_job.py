@@ -11,7 +11,8 @@ import pytest
 from gridpipe_generator.records import parse_label
 from gridpipe_generator.run import Generator, GeneratorConfig, build_stream
 from gridpipe_jobs.severity import rocket_severity
-from gridpipe_jobs.sql import expected_range, name_uuid_of
+from gridpipe_jobs.sql.common import name_uuid_of
+from gridpipe_jobs.sql.rocket import expected_range
 from gridpipe_schemas.catalog import example, json_validator
 from gridpipe_schemas.pipeline import PRD_RULES
 from gridpipe_schemas.subjects import PipelineKind

@@ -11,7 +11,9 @@ import yaml
 
 from gridpipe_jobs.job import _pipeline_from_args, checkpoint_timeout_ms
 from gridpipe_jobs.sinks import InfluxEndpoint, archive_path, event_columns
-from gridpipe_jobs.sql import GRID_ANOMALY_COLUMNS, Wiring, job_sql
+from gridpipe_jobs.sql.common import Wiring
+from gridpipe_jobs.sql.grid import ANOMALY_COLUMNS as GRID_ANOMALY_COLUMNS
+from gridpipe_jobs.sql.topology import job_sql
 from gridpipe_schemas.catalog import avro
 from gridpipe_schemas.pipeline import GridPipeline, PipelineInvalid, load_pipeline, parse_pipeline
 
@@ -80,13 +82,13 @@ def test_grid_sinks_are_partitioned_parquet_and_tagged_points() -> None:
     assert "'tag-columns' = 'pipeline,sensor_id,anomaly_type,severity,field'" in text
     assert "'token'" not in text and "'url'" not in text, "no connection options when the environment gives none"
     readings = next(i for i in sql.inserts if i.startswith("INSERT INTO archive_readings"))
-    assert (
-        "EVENT_YEAR(event_time) AS `year`, EVENT_MONTH(event_time) AS `month`, EVENT_DAY(event_time) AS `day`"
-        in readings
-        and "SELECT meter_id, event_time, voltage, `current`," in readings
+    assert readings.startswith("INSERT INTO archive_readings\nSELECT\n  `meter_id`,\n  `event_time` AS `timestamp`,")
+    assert readings.endswith(
+        "  EVENT_YEAR(event_time) AS `year`,\n  EVENT_MONTH(event_time) AS `month`,\n  EVENT_DAY(event_time) AS `day`\n"
+        "FROM archived_readings"
     )
     decoded = next(d for d in sql.ddl if d.startswith("CREATE TEMPORARY VIEW decoded AS"))
-    assert "r.event_time AS event_time" in decoded and "r.`current` AS `current`" in decoded, "flat after decoding"
+    assert "r.`event_time` AS `event_time`" in decoded and "r.`current` AS `current`" in decoded, "flat after decoding"
 
 
 def test_influx_url_and_org_land_in_the_options_and_never_the_token(monkeypatch: pytest.MonkeyPatch) -> None:

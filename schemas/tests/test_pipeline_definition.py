@@ -4,18 +4,27 @@ from __future__ import annotations
 
 import copy
 import json
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from pydantic.fields import FieldInfo
 
 from gridpipe_schemas.crd import crd, spec_schema
 from gridpipe_schemas.pipeline import (
     PRD_RULES,
+    Duration,
+    GridPipelineSpec,
+    Model,
     PipelineInvalid,
+    Source,
     duration_ms,
+    fields_not_for_the_job,
+    job_relevance,
     load_pipeline,
+    model_classes,
     parse_pipeline,
     with_env_thresholds,
 )
@@ -101,6 +110,57 @@ def test_durations() -> None:
     assert duration_ms("250ms") == 250
     with pytest.raises(ValueError, match="not a duration"):
         duration_ms("5 minutes")
+
+
+def test_durations_are_parsed_once_and_written_back_as_written() -> None:
+    doc = _grid()
+    doc["spec"]["detection"]["zscore"].update(window="90m", bucket="1m30s")
+    doc["spec"]["flink"]["checkpointInterval"] = "250ms"
+    pipeline = parse_pipeline(doc)
+    zscore = pipeline.spec.detection.zscore
+    assert zscore is not None
+    assert zscore.window == timedelta(minutes=90) and zscore.window.ms == 5_400_000
+    assert zscore.bucket == timedelta(seconds=90) and pipeline.spec.flink.checkpoint_interval.ms == 250
+    assert pipeline.spec.outputs.retention == timedelta(hours=24), "defaults are typed too"
+    dumped = pipeline.model_dump(by_alias=True, exclude_none=True, mode="json")
+    written = dumped["spec"]["detection"]["zscore"]
+    assert (written["window"], written["bucket"]) == ("90m", "1m30s")
+    assert dumped["spec"]["outputs"]["retention"] == "24h" and dumped["spec"]["flink"]["checkpointInterval"] == "250ms"
+    assert parse_pipeline(dumped) == pipeline
+    assert copy.deepcopy(zscore.window).text == "90m" and str(zscore.window) == "90m"
+    assert Duration.parse("1h30m") == zscore.window
+
+
+def _leaf_fields(cls: type[Model], path: str) -> list[tuple[str, FieldInfo]]:
+    """Every field of ``cls`` and the models inside it that holds no model itself, with its path."""
+    leaves = []
+    for name, field in cls.model_fields.items():
+        inner = model_classes(field.annotation)
+        leaves += [leaf for model in inner for leaf in _leaf_fields(model, f"{path}.{name}")] or [
+            (f"{path}.{name}", field)
+        ]
+    return leaves
+
+
+def test_every_leaf_field_of_the_spec_says_whether_it_reaches_the_job() -> None:
+    leaves = _leaf_fields(GridPipelineSpec, "spec")
+    assert len(leaves) > 30
+    assert [path for path, field in leaves if job_relevance(field) is None] == []
+    assert fields_not_for_the_job(GridPipelineSpec) == {
+        "source": {"partitions": True},
+        "outputs": {"partitions": True, "retention": True},
+        "sinks": {"influxdb": {"retention": True}},
+        "flink": {"task_manager_memory": True, "task_manager_cpu": True, "job_manager_memory": True},
+        "deletion_policy": True,
+    }
+
+
+def test_a_field_without_a_job_mark_is_refused_not_silently_sent_or_dropped() -> None:
+    class SourceWithANewField(Source):
+        replicas: int = 3
+
+    with pytest.raises(TypeError, match=r"SourceWithANewField.replicas must be marked FOR_THE_JOB or NOT_FOR_THE_JOB"):
+        fields_not_for_the_job(SourceWithANewField)
 
 
 def test_rocket_defaults_to_the_prd_table_and_env_overrides_it() -> None:

@@ -12,9 +12,10 @@ import typer
 
 from gridpipe_jobs import flinkrest
 from gridpipe_jobs.functions_jar import FunctionsJarError, functions_jar
-from gridpipe_jobs.job import BOOTSTRAP_ENV, Endpoints, bootstrap_servers, job_name, submit
+from gridpipe_jobs.job import BOOTSTRAP_ENV, Endpoints, bootstrap_servers, job_name, offline_wiring, submit
 from gridpipe_jobs.pipeline_resources import ensure_pipeline_resources
 from gridpipe_jobs.sinks import InfluxEndpoint, archive_path
+from gridpipe_jobs.sql.topology import job_sql
 from gridpipe_jobs.topics import ensure_topics
 from gridpipe_schemas.endpoints import ServiceEndpoints, resolve_endpoints
 from gridpipe_schemas.errors import GridpipeError
@@ -115,3 +116,23 @@ def stop(name: Annotated[str, typer.Argument(help="The pipeline's metadata.name.
     flinkrest.cancel(flink_url, running)
     flinkrest.wait_for_state(flink_url, running, "CANCELED", timeout=60)
     typer.echo(f"stopped gridpipe-{name} (Flink job {running})")
+
+
+def pipeline_sql(
+    file: Annotated[Path, typer.Option("-f", "--file", help="GridPipeline YAML, e.g. examples/grid.yaml.")],
+    brokers: Annotated[str, typer.Option("--bootstrap-servers", help="Kafka brokers to write into the SQL.")] = (
+        "localhost:9092"
+    ),
+    registry_url: Annotated[
+        str, typer.Option("--schema-registry-url", help="Schema registry to write into the SQL.")
+    ] = "http://localhost:8080/apis/ccompat/v7",
+) -> None:
+    """Print the Flink SQL of a GridPipeline's job, offline: nothing is registered or contacted (schema ids are 0)."""
+    try:
+        pipeline = with_env_thresholds(load_pipeline(file), os.environ)
+    except PipelineInvalid as invalid:
+        typer.echo(f"error: {invalid}", err=True)
+        raise typer.Exit(2) from invalid
+    statements = job_sql(pipeline, offline_wiring(pipeline, Endpoints(brokers, registry_url)))
+    typer.echo(f"-- {job_name(pipeline)}, generated from {file}. Schema ids are 0: `gridctl run` registers them.\n")
+    typer.echo(";\n\n".join([*statements.ddl, *statements.inserts]) + ";")

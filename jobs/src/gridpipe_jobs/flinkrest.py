@@ -11,10 +11,21 @@ from gridpipe_schemas.errors import GridpipeError
 ACTIVE_STATES = frozenset({"RUNNING", "CREATED", "RESTARTING", "INITIALIZING"})
 
 
+def _request(method: str, url: str, timeout: float) -> httpx.Response:
+    try:
+        response = httpx.request(method, url, timeout=timeout)
+    except httpx.TransportError as error:
+        raise GridpipeError(
+            f"the Flink cluster at {url.split('/jobs')[0]} is unreachable ({type(error).__name__})",
+            "start it (locally: `gridctl stack up`) or point gridctl at the right one",
+        ) from error
+    response.raise_for_status()
+    return response
+
+
 def running_job_id(flink_url: str, job_name: str) -> str | None:
     """The id of a running job with this name, if there is one."""
-    response = httpx.get(f"{flink_url}/jobs/overview", timeout=5)
-    response.raise_for_status()
+    response = _request("GET", f"{flink_url}/jobs/overview", timeout=5)
     for job in response.json()["jobs"]:
         if job["name"] == job_name and job["state"] in ACTIVE_STATES:
             return str(job["jid"])
@@ -22,8 +33,7 @@ def running_job_id(flink_url: str, job_name: str) -> str | None:
 
 
 def job_state(flink_url: str, job_id: str) -> str:
-    response = httpx.get(f"{flink_url}/jobs/{job_id}", timeout=5)
-    response.raise_for_status()
+    response = _request("GET", f"{flink_url}/jobs/{job_id}", timeout=5)
     return str(response.json()["state"])
 
 
@@ -44,4 +54,4 @@ def wait_for_state(flink_url: str, job_id: str, wanted: str = "RUNNING", timeout
 
 
 def cancel(flink_url: str, job_id: str) -> None:
-    httpx.patch(f"{flink_url}/jobs/{job_id}?mode=cancel", timeout=10).raise_for_status()
+    _request("PATCH", f"{flink_url}/jobs/{job_id}?mode=cancel", timeout=10)

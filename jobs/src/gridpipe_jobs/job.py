@@ -13,13 +13,13 @@ from typing import Any
 
 from gridpipe_jobs.functions_jar import functions_jar
 from gridpipe_jobs.sinks import InfluxEndpoint
-from gridpipe_jobs.sql import JobSql, Wiring, job_sql
+from gridpipe_jobs.sql.common import JobSql, Wiring
+from gridpipe_jobs.sql.topology import job_sql
 from gridpipe_schemas import resources
 from gridpipe_schemas.catalog import avro
 from gridpipe_schemas.pipeline import (
     GridPipeline,
     PipelineInvalid,
-    duration_ms,
     load_pipeline,
     parse_pipeline,
     with_env_thresholds,
@@ -56,7 +56,12 @@ def register_schemas(pipeline: GridPipeline, registry_url: str) -> dict[str, int
 
 
 def wiring(pipeline: GridPipeline, endpoints: Endpoints) -> Wiring:
-    ids = register_schemas(pipeline, endpoints.registry_url)
+    """The job's wiring, with the schema ids the registry gives (every subject is registered first)."""
+    return wiring_with_ids(pipeline, endpoints, register_schemas(pipeline, endpoints.registry_url))
+
+
+def wiring_with_ids(pipeline: GridPipeline, endpoints: Endpoints, ids: Mapping[str, int]) -> Wiring:
+    """The job's wiring for the schema ids given (subject -> id); the dead-letter subject must have one."""
     return Wiring(
         bootstrap=endpoints.bootstrap,
         registry_url=endpoints.registry_url,
@@ -71,6 +76,13 @@ def wiring(pipeline: GridPipeline, endpoints: Endpoints) -> Wiring:
     )
 
 
+def offline_wiring(pipeline: GridPipeline, endpoints: Endpoints) -> Wiring:
+    """The job's wiring without a registry: every schema id 0, as `gridctl pipeline sql` prints it."""
+    spec = pipeline.spec
+    subjects = (f"{spec.outputs.anomalies_topic}-value", f"{spec.outputs.dead_letter_topic}-value")
+    return wiring_with_ids(pipeline, endpoints, dict.fromkeys(subjects, 0))
+
+
 def checkpoint_timeout_ms(interval_ms: int) -> int:
     """Six intervals, within 30 s..10 min. A checkpoint stuck longer (S3 away: its client retries for minutes) fails
     the job over, so the restart strategy's backoff takes over instead of a silent stall."""
@@ -79,7 +91,7 @@ def checkpoint_timeout_ms(interval_ms: int) -> int:
 
 def job_config(pipeline: GridPipeline, jar: Path) -> dict[str, str]:
     flink = pipeline.spec.flink
-    interval_ms = duration_ms(flink.checkpoint_interval)
+    interval_ms = flink.checkpoint_interval.ms
     return {
         "pipeline.name": job_name(pipeline),
         "pipeline.jars": jar.resolve().as_uri(),
@@ -89,7 +101,7 @@ def job_config(pipeline: GridPipeline, jar: Path) -> dict[str, str]:
         "execution.checkpointing.min-pause": "1 s",
         "restart-strategy.type": "exponential-delay",
         "restart-strategy.exponential-delay.initial-backoff": "1 s",
-        "restart-strategy.exponential-delay.max-backoff": f"{duration_ms(flink.max_restart_backoff)} ms",
+        "restart-strategy.exponential-delay.max-backoff": f"{flink.max_restart_backoff.ms} ms",
         "restart-strategy.exponential-delay.attempts-before-reset-backoff": "100000",
         # Alerts must leave within milliseconds: do not let network buffers wait the default 100 ms to fill.
         "execution.buffer-timeout.interval": "5 ms",

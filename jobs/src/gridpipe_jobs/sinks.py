@@ -1,6 +1,7 @@
-"""The sinks beside the Kafka outputs, as Flink SQL: anomalies into InfluxDB 2, events and anomalies into Parquet on S3.
+"""The production sinks' table options: the dead-letter topic, anomalies into InfluxDB 2, events and anomalies into
+Parquet on S3. The tables' columns are the topologies' (gridpipe_jobs.sql).
 
-Pure like sql.py: no Flink, no network. docs/sinks.md explains the choices.
+Pure: no Flink, no network. docs/sinks.md explains the choices.
 """
 
 from __future__ import annotations
@@ -10,8 +11,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from gridpipe_jobs.sql.text import Column
 from gridpipe_schemas.endpoints import ServiceEndpoints
-from gridpipe_schemas.pipeline import ArchiveSink, GridPipeline, duration_ms
+from gridpipe_schemas.pipeline import ArchiveSink, GridPipeline
 from gridpipe_schemas.resources import archive_pipeline_prefix
 
 INFLUX_URL_ENV = "GRIDPIPE_INFLUXDB_URL"
@@ -44,23 +46,6 @@ class InfluxEndpoint:
         """GRIDPIPE_INFLUXDB_URL/ORG where set in ``env``, else the InfluxDB of ``endpoints``."""
         given = cls.from_env(env)
         return cls(given.url or endpoints.influxdb.url, given.org or endpoints.influxdb.org)
-
-
-def quote(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
-
-
-def options(values: dict[str, str]) -> str:
-    return ", ".join(f"{quote(k)} = {quote(v)}" for k, v in values.items())
-
-
-@dataclass(frozen=True)
-class Column:
-    name: str
-    sql_type: str
-
-    def ddl(self) -> str:
-        return f"`{self.name}` {self.sql_type}"
 
 
 _AVRO_PRIMITIVES = {
@@ -109,10 +94,9 @@ def dataset_root(base: str, prefix: str, pipeline: str, dataset: str) -> str:
     return "/".join(p for p in (base, archive_pipeline_prefix(prefix, pipeline), dataset) if p)
 
 
-def archive_table(name: str, columns: list[Column], path: str, archive: ArchiveSink) -> str:
+def archive_options(path: str, archive: ArchiveSink) -> dict[str, str]:
     """A Parquet filesystem table partitioned by event date; files become visible when a checkpoint completes."""
-    partitions = ", ".join(f"`{p}` STRING" for p in PARTITION_COLUMNS)
-    settings = {
+    return {
         "connector": "filesystem",
         "path": path,
         "format": "parquet",
@@ -127,23 +111,19 @@ def archive_table(name: str, columns: list[Column], path: str, archive: ArchiveS
         "parquet.timestamp.time.unit": "millis",
         "parquet.utc-timezone": "true",
         "sink.rolling-policy.file-size": f"{archive.rollover_size_mb}MB",
-        "sink.rolling-policy.rollover-interval": f"{duration_ms(archive.rollover_interval)} ms",
-        "sink.rolling-policy.check-interval": f"{min(60_000, duration_ms(archive.rollover_interval))} ms",
+        "sink.rolling-policy.rollover-interval": f"{archive.rollover_interval.ms} ms",
+        "sink.rolling-policy.check-interval": f"{min(60_000, archive.rollover_interval.ms)} ms",
         "sink.partition-commit.policy.kind": "success-file",
         # Rows are hashed to writers by date: one day's files come from one writer, and the writer runs in a task of
         # its own instead of chained into the decoder's thread, so Parquet encoding overlaps decoding and detection.
         "sink.shuffle-by-partition.enable": "true",
         "sink.partition-commit.delay": "0 s",
     }
-    return (
-        f"CREATE TEMPORARY TABLE {name} ({', '.join(c.ddl() for c in columns)}, {partitions})"
-        f" PARTITIONED BY ({', '.join(f'`{p}`' for p in PARTITION_COLUMNS)}) WITH ({options(settings)})"
-    )
 
 
-def date_partitions(event_time: str) -> str:
+def date_partitions(event_time: str) -> dict[str, str]:
     """The partition columns of an archived row: the UTC date of its event time (jobs/java EventDatePart)."""
-    return ", ".join(f"EVENT_{part.upper()}({event_time}) AS `{part}`" for part in PARTITION_COLUMNS)
+    return {part: f"EVENT_{part.upper()}({event_time})" for part in PARTITION_COLUMNS}
 
 
 @dataclass(frozen=True)
@@ -167,9 +147,9 @@ DEAD_LETTER_COLUMNS = (
 )
 
 
-def dead_letter_table(pipeline: GridPipeline, target: DeadLetterTarget) -> str:
+def dead_letter_options(pipeline: GridPipeline, target: DeadLetterTarget) -> dict[str, str]:
     """The dead-letter sink (jobs/java deadletter): never fails the job over a letter; docs/detection.md, Bad input."""
-    settings = {
+    return {
         "connector": "gridpipe-dead-letters",
         "topic": target.topic,
         "bootstrap-servers": target.bootstrap,
@@ -177,8 +157,6 @@ def dead_letter_table(pipeline: GridPipeline, target: DeadLetterTarget) -> str:
         "schema": target.schema,
         "pipeline": pipeline.metadata.name,
     }
-    columns = ", ".join(c.ddl() for c in DEAD_LETTER_COLUMNS)
-    return f"CREATE TEMPORARY TABLE dead_letter_sink ({columns}) WITH ({options(settings)})"
 
 
 INFLUX_FIELDS = {
@@ -213,7 +191,7 @@ def influx_columns(profile: str) -> list[Column]:
     ]
 
 
-def influx_table(pipeline: GridPipeline, endpoint: InfluxEndpoint, dead_letters: DeadLetterTarget) -> str:
+def influx_options(pipeline: GridPipeline, endpoint: InfluxEndpoint, dead_letters: DeadLetterTarget) -> dict[str, str]:
     spec = pipeline.spec
     settings = {
         "connector": "gridpipe-influxdb",
@@ -232,5 +210,4 @@ def influx_table(pipeline: GridPipeline, endpoint: InfluxEndpoint, dead_letters:
     for key, value in (("url", endpoint.url), ("org", endpoint.org)):
         if value:
             settings[key] = value
-    columns = ", ".join(c.ddl() for c in influx_columns(spec.profile))
-    return f"CREATE TEMPORARY TABLE influx_sink ({columns}) WITH ({options(settings)})"
+    return settings

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from gridpipe_schemas.pipeline import GridPipeline, duration_ms
+from gridpipe_schemas.pipeline import GridPipeline
 from gridpipe_schemas.topics import TopicSpec, create_missing_topics
 
 
 def wanted_topics(pipeline: GridPipeline) -> dict[str, TopicSpec]:
     """topic -> (partitions, config) for the source, anomalies and dead-letter topics."""
     spec = pipeline.spec
-    retention = {"retention.ms": str(duration_ms(spec.outputs.retention))}
+    retention = {"retention.ms": str(spec.outputs.retention.ms)}
     return {
         spec.source.topic: (spec.source.partitions, {}),
         spec.outputs.anomalies_topic: (spec.outputs.partitions, retention),

@@ -10,7 +10,14 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from gridpipe_schemas.pipeline import API_GROUP, API_VERSION, KIND, GridPipeline, duration_ms
+from gridpipe_schemas.pipeline import (
+    API_GROUP,
+    API_VERSION,
+    KIND,
+    GridPipeline,
+    GridPipelineSpec,
+    fields_not_for_the_job,
+)
 
 FIELD_MANAGER = "gridpipe-operator"
 PIPELINE_LABEL = f"{API_GROUP}/pipeline"
@@ -22,16 +29,6 @@ FLINK_API = ("flink.apache.org", "v1beta1", "flinkdeployments", "FlinkDeployment
 PYTHON_DRIVER = "org.apache.flink.client.python.PythonDriver"
 FLINK_MAIN_CONTAINER = "flink-main-container"  # the Flink operator's fixed name for the JM/TM container
 PROMETHEUS_PORT = 9249
-
-# Job-irrelevant parts of a pipeline: changing them must not change the FlinkDeployment (no savepoint + restart).
-# They are topic settings (applied to KafkaTopics), storage housekeeping, and pod sizing (rendered on its own).
-_NOT_FOR_THE_JOB: dict[str, tuple[str, ...]] = {
-    "": ("deletionPolicy",),
-    "source": ("partitions",),
-    "outputs": ("partitions", "retention"),
-    "sinks.influxdb": ("retention",),
-    "flink": ("taskManagerMemory", "taskManagerCpu", "jobManagerMemory"),
-}
 
 
 @dataclass(frozen=True)
@@ -106,7 +103,7 @@ class TopicRole:
 
 def topic_roles(pipeline: GridPipeline) -> tuple[TopicRole, ...]:
     spec = pipeline.spec
-    retention = duration_ms(spec.outputs.retention)
+    retention = spec.outputs.retention.ms
     return (
         TopicRole("source", spec.source.topic, spec.source.partitions, None),
         TopicRole("anomalies", spec.outputs.anomalies_topic, spec.outputs.partitions, retention),
@@ -145,14 +142,11 @@ def render_topic(owner: Owner, role: TopicRole, platform: Platform) -> Child:
 
 
 def job_definition(pipeline: GridPipeline) -> dict[str, Any]:
-    """The pipeline as the job sees it: name and the job-relevant spec only (see ``_NOT_FOR_THE_JOB``)."""
-    spec = pipeline.spec.model_dump(by_alias=True, exclude_none=True, mode="json")
-    for path, keys in _NOT_FOR_THE_JOB.items():
-        node = spec
-        for part in filter(None, path.split(".")):
-            node = node[part]
-        for key in keys:
-            node.pop(key, None)
+    """The pipeline as the job sees it: its name and the spec's fields marked FOR_THE_JOB. Changing any other field
+    (topic settings, storage housekeeping, pod sizing) leaves the FlinkDeployment as it is: no savepoint, no restart."""
+    spec = pipeline.spec.model_dump(
+        by_alias=True, exclude_none=True, mode="json", exclude=fields_not_for_the_job(GridPipelineSpec)
+    )
     return {
         "apiVersion": pipeline.api_version,
         "kind": pipeline.kind,
@@ -204,7 +198,7 @@ def _flink_configuration(pipeline: GridPipeline, owner: Owner, platform: Platfor
     state = state_prefix(owner, platform)
     return {
         "taskmanager.numberOfTaskSlots": "1",
-        "execution.checkpointing.interval": f"{duration_ms(pipeline.spec.flink.checkpoint_interval)} ms",
+        "execution.checkpointing.interval": f"{pipeline.spec.flink.checkpoint_interval.ms} ms",
         "execution.checkpointing.dir": f"{state}/checkpoints",
         "execution.checkpointing.savepoint-dir": f"{state}/savepoints",
         "high-availability.type": "kubernetes",

@@ -11,12 +11,15 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
-from typing import Annotated, Any, ClassVar, Literal, get_args
+from typing import Annotated, Any, ClassVar, Literal, get_args, get_origin
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, GetCoreSchemaHandler, StringConstraints, ValidationError
 from pydantic.alias_generators import to_camel
+from pydantic.fields import FieldInfo
+from pydantic_core import core_schema
 
 API_GROUP = "gridpipe.io"
 API_VERSION = "v1alpha1"
@@ -27,7 +30,6 @@ _UNIT_MS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000}
 TOPIC_PATTERN = r"^[a-zA-Z0-9._-]{1,249}$"
 NAME_PATTERN = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
 
-Duration = Annotated[str, StringConstraints(pattern=DURATION_PATTERN)]
 Topic = Annotated[str, StringConstraints(pattern=TOPIC_PATTERN)]
 GridField = Literal["voltage", "current", "temperature"]
 RocketParameter = Literal[
@@ -58,10 +60,60 @@ def duration_ms(text: str) -> int:
     return sum(int(n) * _UNIT_MS[unit] for n, unit in _DURATION_PART.findall(text))
 
 
+class Duration(timedelta):
+    """A duration of the spec, parsed once from its text (``5m``, ``1h30m``, ``250ms``) and written back as that text,
+    so documents and the CRD keep the form people wrote (and CEL's ``duration()`` reads)."""
+
+    text: str
+
+    @classmethod
+    def parse(cls, text: str) -> Duration:
+        duration = cls(milliseconds=duration_ms(text))
+        duration.text = text
+        return duration
+
+    @property
+    def ms(self) -> int:
+        return self // timedelta(milliseconds=1)
+
+    def __str__(self) -> str:
+        return self.text
+
+    def __repr__(self) -> str:
+        return f"Duration({self.text!r})"
+
+    def __reduce__(self) -> tuple[Any, tuple[str]]:  # copies keep the text (timedelta's own reduce would drop it)
+        return Duration.parse, (self.text,)
+
+    @classmethod
+    def __get_pydantic_core_schema__(cls, source: Any, handler: GetCoreSchemaHandler) -> core_schema.CoreSchema:
+        from_text = core_schema.no_info_after_validator_function(
+            cls.parse, core_schema.str_schema(pattern=DURATION_PATTERN)
+        )
+        return core_schema.no_info_before_validator_function(
+            lambda value: value.text if isinstance(value, Duration) else value,
+            from_text,
+            serialization=core_schema.plain_serializer_function_ser_schema(str, when_used="json"),
+        )
+
+
 @dataclass(frozen=True)
 class CelRule:
     rule: str
     message: str
+
+
+@dataclass(frozen=True)
+class JobRelevance:
+    """Whether a field of the spec reaches the Flink job. Every leaf field says so (a test holds it): a change to a
+    field for the job changes the job's definition, and the operator upgrades the job (savepoint and restart); a field
+    not for the job (topic settings, storage housekeeping, pod sizing) is applied without touching it."""
+
+    for_the_job: bool
+
+
+FOR_THE_JOB = JobRelevance(True)
+NOT_FOR_THE_JOB = JobRelevance(False)
 
 
 class Model(BaseModel):
@@ -72,18 +124,26 @@ class Model(BaseModel):
 
 
 class Source(Model):
-    topic: Topic = Field(description="Kafka topic the pipeline reads.")
-    start_from: Literal["group-offsets", "earliest", "latest"] = Field(
+    topic: Annotated[Topic, FOR_THE_JOB] = Field(description="Kafka topic the pipeline reads.")
+    start_from: Annotated[Literal["group-offsets", "earliest", "latest"], FOR_THE_JOB] = Field(
         "group-offsets", description="Where a new pipeline starts; a restarted one resumes from its checkpoint."
     )
-    partitions: int = Field(3, ge=1, le=1000, description="Partitions if the topic is created.")
+    partitions: Annotated[int, NOT_FOR_THE_JOB] = Field(
+        3, ge=1, le=1000, description="Partitions if the topic is created."
+    )
 
 
 class Outputs(Model):
-    anomalies_topic: Topic = Field(description="Topic the anomalies go to.")
-    dead_letter_topic: Topic = Field(description="Topic malformed records go to, with the reason.")
-    partitions: int = Field(1, ge=1, le=1000, description="Partitions of the anomalies topic.")
-    retention: Duration = Field("24h", description="Retention of the anomalies and dead-letter topics.")
+    anomalies_topic: Annotated[Topic, FOR_THE_JOB] = Field(description="Topic the anomalies go to.")
+    dead_letter_topic: Annotated[Topic, FOR_THE_JOB] = Field(
+        description="Topic malformed records go to, with the reason."
+    )
+    partitions: Annotated[int, NOT_FOR_THE_JOB] = Field(
+        1, ge=1, le=1000, description="Partitions of the anomalies topic."
+    )
+    retention: Annotated[Duration, NOT_FOR_THE_JOB] = Field(
+        Duration.parse("24h"), description="Retention of the anomalies and dead-letter topics."
+    )
 
 
 class ZScore(Model):
@@ -91,25 +151,33 @@ class ZScore(Model):
         CelRule("duration(self.bucket) <= duration(self.window)", "bucket must not be longer than window"),
         CelRule("duration(self.window) <= duration('24h')", "window must be at most 24h"),
     )
-    fields: list[GridField] = Field(
+    fields: Annotated[list[GridField], FOR_THE_JOB] = Field(
         ["voltage"], min_length=1, max_length=3, description="Reading fields judged, each on its own."
     )
-    window: Duration = Field("5m", description="Event-time window before a reading that it is judged against.")
-    threshold: float = Field(2.5, ge=1.5, le=4.0, description="k: a reading is anomalous when |x - mean| > k * stddev.")
-    min_samples: int = Field(30, ge=2, le=100_000, description="Readings the window needs before it judges.")
-    bucket: Duration = Field("10s", description="Granularity of the window's event-time buckets.")
+    window: Annotated[Duration, FOR_THE_JOB] = Field(
+        Duration.parse("5m"), description="Event-time window before a reading that it is judged against."
+    )
+    threshold: Annotated[float, FOR_THE_JOB] = Field(
+        2.5, ge=1.5, le=4.0, description="k: a reading is anomalous when |x - mean| > k * stddev."
+    )
+    min_samples: Annotated[int, FOR_THE_JOB] = Field(
+        30, ge=2, le=100_000, description="Readings the window needs before it judges."
+    )
+    bucket: Annotated[Duration, FOR_THE_JOB] = Field(
+        Duration.parse("10s"), description="Granularity of the window's event-time buckets."
+    )
 
 
 class EquipmentFailure(Model):
-    enabled: bool = True
+    enabled: Annotated[bool, FOR_THE_JOB] = True
 
 
 class RocketRule(Model):
     CEL_RULES = (CelRule("self.min <= self.max", "min must not be greater than max"),)
-    parameter: RocketParameter
-    min: float
-    max: float
-    anomaly_type: RocketAnomalyType
+    parameter: Annotated[RocketParameter, FOR_THE_JOB]
+    min: Annotated[float, FOR_THE_JOB]
+    max: Annotated[float, FOR_THE_JOB]
+    anomaly_type: Annotated[RocketAnomalyType, FOR_THE_JOB]
 
 
 # The rocket PRD's rule table (section 2 of seed 000). "1+" for activeAnomalies is min 1 with no upper bound.
@@ -140,17 +208,17 @@ class Detection(Model):
 
 
 class InfluxSink(Model):
-    enabled: bool = False
-    bucket: str = Field("gridpipe", min_length=1, max_length=64)
-    retention: Duration = "720h"
+    enabled: Annotated[bool, FOR_THE_JOB] = False
+    bucket: Annotated[str, FOR_THE_JOB] = Field("gridpipe", min_length=1, max_length=64)
+    retention: Annotated[Duration, NOT_FOR_THE_JOB] = Duration.parse("720h")
 
 
 class ArchiveSink(Model):
-    enabled: bool = False
-    bucket: str = Field("gridpipe-archive", pattern=r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
-    prefix: str = Field("", max_length=256)
-    rollover_size_mb: int = Field(128, ge=1, le=4096)
-    rollover_interval: Duration = "15m"
+    enabled: Annotated[bool, FOR_THE_JOB] = False
+    bucket: Annotated[str, FOR_THE_JOB] = Field("gridpipe-archive", pattern=r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+    prefix: Annotated[str, FOR_THE_JOB] = Field("", max_length=256)
+    rollover_size_mb: Annotated[int, FOR_THE_JOB] = Field(128, ge=1, le=4096)
+    rollover_interval: Annotated[Duration, FOR_THE_JOB] = Duration.parse("15m")
 
 
 class Sinks(Model):
@@ -159,12 +227,16 @@ class Sinks(Model):
 
 
 class Flink(Model):
-    parallelism: int = Field(1, ge=1, le=1024)
-    checkpoint_interval: Duration = Field("10s", description="Checkpoint period (spec SR-004).")
-    max_restart_backoff: Duration = Field("1m", description="Cap of the exponential restart delay.")
-    task_manager_memory: str = Field("2048m", pattern=r"^[0-9]+[mg]$")
-    task_manager_cpu: float = Field(1.0, gt=0, le=64)
-    job_manager_memory: str = Field("1024m", pattern=r"^[0-9]+[mg]$")
+    parallelism: Annotated[int, FOR_THE_JOB] = Field(1, ge=1, le=1024)
+    checkpoint_interval: Annotated[Duration, FOR_THE_JOB] = Field(
+        Duration.parse("10s"), description="Checkpoint period (spec SR-004)."
+    )
+    max_restart_backoff: Annotated[Duration, FOR_THE_JOB] = Field(
+        Duration.parse("1m"), description="Cap of the exponential restart delay."
+    )
+    task_manager_memory: Annotated[str, NOT_FOR_THE_JOB] = Field("2048m", pattern=r"^[0-9]+[mg]$")
+    task_manager_cpu: Annotated[float, NOT_FOR_THE_JOB] = Field(1.0, gt=0, le=64)
+    job_manager_memory: Annotated[str, NOT_FOR_THE_JOB] = Field("1024m", pattern=r"^[0-9]+[mg]$")
 
 
 class GridPipelineSpec(Model):
@@ -184,13 +256,15 @@ class GridPipelineSpec(Model):
             "source, anomalies and dead-letter topics must all differ",
         ),
     )
-    profile: Literal["grid", "rocket"] = Field(description="grid: Avro smart-meter readings; rocket: JSON telemetry.")
+    profile: Annotated[Literal["grid", "rocket"], FOR_THE_JOB] = Field(
+        description="grid: Avro smart-meter readings; rocket: JSON telemetry."
+    )
     source: Source
     outputs: Outputs
     detection: Detection
     sinks: Sinks = Sinks()
     flink: Flink = Flink()
-    deletion_policy: Literal["Retain", "Delete"] = Field(
+    deletion_policy: Annotated[Literal["Retain", "Delete"], NOT_FOR_THE_JOB] = Field(
         "Retain", description="Whether deleting the pipeline deletes its InfluxDB bucket and archive data."
     )
 
@@ -218,6 +292,35 @@ def model_classes(annotation: Any) -> list[type[Model]]:
     if isinstance(annotation, type) and issubclass(annotation, Model):
         return [annotation]
     return [cls for arg in get_args(annotation) for cls in model_classes(arg)]
+
+
+def job_relevance(field: FieldInfo) -> JobRelevance | None:
+    """The FOR_THE_JOB / NOT_FOR_THE_JOB mark of a field, if it has one."""
+    return next((mark for mark in field.metadata if isinstance(mark, JobRelevance)), None)
+
+
+def fields_not_for_the_job(cls: type[Model]) -> dict[str, Any]:
+    """pydantic's ``exclude`` argument that leaves out every field marked NOT_FOR_THE_JOB, at any depth.
+
+    A field that holds models is judged by its own fields; any other field must be marked, or this raises: a new or
+    renamed field cannot slip into (or out of) the job's definition unnoticed."""
+    exclude: dict[str, Any] = {}
+    for name, field in cls.model_fields.items():
+        relevance = job_relevance(field)
+        inner = model_classes(field.annotation)
+        if relevance is NOT_FOR_THE_JOB:
+            exclude[name] = True
+        elif inner:
+            nested = {key: value for model in inner for key, value in fields_not_for_the_job(model).items()}
+            if nested:
+                exclude[name] = {"__all__": nested} if _holds_list(field.annotation) else nested
+        elif relevance is None:
+            raise TypeError(f"{cls.__name__}.{name} must be marked FOR_THE_JOB or NOT_FOR_THE_JOB")
+    return exclude
+
+
+def _holds_list(annotation: Any) -> bool:
+    return get_origin(annotation) is list or any(_holds_list(arg) for arg in get_args(annotation))
 
 
 def cel_violations(cls: type[Model], raw: Any, path: str) -> list[tuple[str, str]]:

@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from gridpipe_schemas.pipeline import GridPipeline, duration_ms
+from gridpipe_schemas.pipeline import GridPipeline
 from gridpipe_schemas.registry import Registered, SchemaRegistry
 from gridpipe_schemas.subjects import PipelineKind, PipelineTopics, subjects_for
 
@@ -125,7 +125,7 @@ class InfluxBuckets:
 
 
 def retention_seconds(pipeline: GridPipeline) -> int:
-    return duration_ms(pipeline.spec.sinks.influxdb.retention) // 1000
+    return pipeline.spec.sinks.influxdb.retention.ms // 1000
 
 
 def s3_filesystem(connection: S3Connection) -> Any:

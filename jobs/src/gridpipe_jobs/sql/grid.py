@@ -1,0 +1,313 @@
+"""The grid topology: Confluent-Avro smart-meter readings judged by rolling z-score and equipment status."""
+
+from __future__ import annotations
+
+from gridpipe_jobs.severity import EQUIPMENT_FAILURE_SEVERITY, GRID_DEFAULT_SEVERITY, GRID_SIGMA_BANDS
+from gridpipe_jobs.sinks import date_partitions, event_columns, influx_columns
+from gridpipe_jobs.sql.common import (
+    DEAD_LETTERS,
+    KAFKA_POSITION,
+    RECORDS,
+    Connectors,
+    JobSql,
+    Role,
+    Table,
+    Wiring,
+    alert_id,
+    archive_table,
+    dead_letters,
+    functions,
+    insert,
+)
+from gridpipe_jobs.sql.text import Column, create_view, literal, number, quoted, same, select, union_all
+from gridpipe_schemas.pipeline import GridPipeline, ZScore
+
+ANOMALY_TYPES = {
+    "voltage": ("VOLTAGE_SURGE", "VOLTAGE_SAG"),
+    "current": ("CURRENT_SURGE", "CURRENT_DROP"),
+    "temperature": ("TEMPERATURE_HIGH", "TEMPERATURE_LOW"),
+}
+UNITS = {"voltage": "V", "current": "A", "temperature": "C"}
+# The reading's Avro fields the decoded view names otherwise: `timestamp` is a reserved word in SQL.
+DECODED_NAMES = {"timestamp": "event_time"}
+# One row per anomaly, whichever detector found it: the columns of the ``anomalies`` view.
+ANOMALY_ROW = (
+    "meter_id",
+    "event_time",
+    "anomaly_type",
+    "severity",
+    "field",
+    "observed",
+    "threshold",
+    "deviation",
+    "mean",
+    "stddev",
+    "samples",
+    "window_ms",
+    "description",
+    "payload",
+    "rule",
+)
+# The archive's anomaly columns keep the names they had before the AnomalyEvent rename (docs/schemas.md).
+ANOMALY_COLUMNS = (
+    Column("alert_id", "STRING"),
+    Column("pipeline", "STRING"),
+    Column("meter_id", "STRING"),
+    Column("event_time", "TIMESTAMP_LTZ(3)"),
+    Column("anomaly_type", "STRING"),
+    Column("severity", "STRING"),
+    Column("field", "STRING"),
+    Column("observed_value", "DOUBLE"),
+    Column("threshold_sigma", "DOUBLE"),
+    Column("deviation_sigma", "DOUBLE"),
+    Column("window_mean", "DOUBLE"),
+    Column("window_stddev", "DOUBLE"),
+    Column("window_count", "BIGINT"),
+    Column("window_length_ms", "BIGINT"),
+    Column("description", "STRING"),
+)
+ANOMALY_SINK = Table("anomaly_sink", Role.ANOMALIES, (Column("key", "BYTES"), Column("value", "BYTES")))
+INFLUX_SINK = Table("influx_sink", Role.INFLUXDB, tuple(influx_columns("grid")))
+
+
+def grid_topology(pipeline: GridPipeline, wiring: Wiring, connect: Connectors) -> JobSql:
+    """The whole grid job, top to bottom: every detector's rows meet in one ``alerts`` view that feeds Kafka,
+    InfluxDB and the archive alike."""
+    spec, name = pipeline.spec, pipeline.metadata.name
+    reading = event_columns(wiring.reading_schema)
+    ddl = [*functions(), connect.table(RECORDS)]
+
+    # Decode once; the rejected records become dead letters, the rest readings.
+    ddl += [
+        create_view(
+            "decoded_records",
+            select(
+                {
+                    **same("key", "value", "topic", "partition", "offset", "kafka_time"),
+                    "r": f"DECODE_READING(`value`, {literal(wiring.registry_url)}, {literal(wiring.reading_schema)})",
+                },
+                "source_records",
+            ),
+        ),
+        # Flat from here on: an operator that passes a ROW column on copies it, and every branch would.
+        create_view(
+            "decoded",
+            select(
+                {
+                    **same("key", "value", "topic", "partition", "offset", "kafka_time"),
+                    **{column: f"r.{quoted(column)}" for column in ("reason", "error_class", "error_message")},
+                    **{_decoded(c): f"r.{quoted(_decoded(c))}" for c in reading},
+                },
+                "decoded_records",
+            ),
+        ),
+        connect.table(DEAD_LETTERS),
+        create_view(
+            "readings",
+            select(
+                {**same("meter_id", "event_time", "voltage", "current", "temperature", "status"), "payload": "`value`"},
+                "decoded",
+                where="reason IS NULL",
+            ),
+        ),
+    ]
+    inserts = [dead_letters("decoded")]
+
+    # Detection: one ZSCORE per judged field, equipment status; every anomaly a row of the same columns.
+    detections = []
+    if spec.detection.zscore is not None:
+        for field in spec.detection.zscore.fields:
+            ddl += _zscore_views(spec.detection.zscore, field)
+            detections.append(_zscore_anomalies(spec.detection.zscore, field))
+    if spec.detection.equipment_failure is not None and spec.detection.equipment_failure.enabled:
+        detections.append(_equipment_failures())
+    ddl += [
+        create_view("anomalies", union_all(detections)),
+        create_view(
+            "alerts",
+            select(
+                {
+                    **same(*ANOMALY_ROW),
+                    "alert_id": alert_id(name, "meter_id", "CAST(event_time AS STRING)", "rule"),
+                },
+                "anomalies",
+            ),
+        ),
+    ]
+
+    # Sinks: the anomalies topic always; InfluxDB and the archive when the spec turns them on.
+    ddl.append(connect.table(ANOMALY_SINK))
+    inserts.append(
+        insert(ANOMALY_SINK, {"key": "CAST(meter_id AS BYTES)", "value": _encoded(pipeline, wiring)}, "alerts")
+    )
+    if spec.sinks.influxdb.enabled:
+        ddl.append(connect.table(INFLUX_SINK))
+        inserts.append(insert(INFLUX_SINK, _influx_point(pipeline), "alerts"))
+    if spec.sinks.archive.enabled:
+        readings_archive = archive_table("readings", (*reading, *KAFKA_POSITION))
+        anomalies_archive = archive_table("anomalies", ANOMALY_COLUMNS)
+        ddl += [
+            # Only the archived columns: the rows of this branch are copied where it forks from detection.
+            create_view(
+                "archived_readings",
+                select(
+                    {
+                        **{_decoded(c): quoted(_decoded(c)) for c in reading},
+                        "kafka_partition": "`partition`",
+                        "kafka_offset": "`offset`",
+                    },
+                    "decoded",
+                    where="reason IS NULL",
+                ),
+            ),
+            connect.table(readings_archive),
+            connect.table(anomalies_archive),
+        ]
+        inserts += [
+            insert(
+                readings_archive,
+                {
+                    **{c.name: quoted(_decoded(c)) for c in reading},
+                    **same("kafka_partition", "kafka_offset"),
+                    **date_partitions("event_time"),
+                },
+                "archived_readings",
+            ),
+            insert(anomalies_archive, {**_archived_anomaly(pipeline), **date_partitions("event_time")}, "alerts"),
+        ]
+    return JobSql(ddl, inserts)
+
+
+def _decoded(column: Column) -> str:
+    return DECODED_NAMES.get(column.name, column.name)
+
+
+def _zscore_views(zscore: ZScore, field: str) -> list[str]:
+    view = f"zscore_{field}"
+    arguments = {
+        "input": f"TABLE {view}_input PARTITION BY meter_id",
+        "k": f"CAST({number(zscore.threshold)} AS DOUBLE)",
+        "min_samples": str(zscore.min_samples),
+        "window_ms": f"CAST({zscore.window.ms} AS BIGINT)",
+        "bucket_ms": f"CAST({zscore.bucket.ms} AS BIGINT)",
+        "field": literal(field),
+        # A stable uid per field keeps the window state restorable when thresholds change.
+        "uid": literal(f"zscore-{field}"),
+    }
+    call = ",\n  ".join(f"{name} => {value}" for name, value in arguments.items())
+    return [
+        create_view(
+            f"{view}_input",
+            select({**same("meter_id", "event_time"), "x": quoted(field), **same("payload")}, "readings"),
+        ),
+        create_view(view, f"SELECT * FROM ZSCORE(\n  {call}\n)"),
+    ]
+
+
+def _anomaly_row(**values: str) -> dict[str, str]:
+    """A SELECT list of ANOMALY_ROW's columns, in its order: every branch of the UNION names each of them."""
+    if set(values) != set(ANOMALY_ROW):
+        raise ValueError(f"an anomaly row needs exactly {ANOMALY_ROW}, not {sorted(values)}")
+    return {column: values[column] for column in ANOMALY_ROW}
+
+
+def severity_sql(deviation: str) -> str:
+    cases = " ".join(
+        f"WHEN ABS({deviation}) >= {number(floor)} THEN {literal(name)}" for floor, name in GRID_SIGMA_BANDS
+    )
+    return f"CASE {cases} ELSE {literal(GRID_DEFAULT_SEVERITY)} END"
+
+
+def _zscore_anomalies(zscore: ZScore, field: str) -> str:
+    surge, sag = ANOMALY_TYPES[field]
+    unit = UNITS[field]
+    description = (
+        f"CONCAT({literal(field + ' ')}, CAST(ROUND(x, 2) AS STRING), {literal(f' {unit} is ')},"
+        f" CAST(ROUND(deviation, 2) AS STRING), {literal(f' sigma from the {zscore.window} mean ')},"
+        f" CAST(ROUND(mean, 2) AS STRING), {literal(' ' + unit)})"
+    )
+    row = _anomaly_row(
+        meter_id="meter_id",
+        event_time="event_time",
+        anomaly_type=f"CASE WHEN deviation > 0 THEN {literal(surge)} ELSE {literal(sag)} END",
+        severity=severity_sql("deviation"),
+        field=literal(field),
+        observed="x",
+        threshold=f"CAST({number(zscore.threshold)} AS DOUBLE)",
+        deviation="deviation",
+        mean="mean",
+        stddev="stddev",
+        samples="samples",
+        window_ms=f"CAST({zscore.window.ms} AS BIGINT)",
+        description=description,
+        payload="payload",
+        rule=literal(f"zscore:{field}"),
+    )
+    return select(row, f"zscore_{field}")
+
+
+def _equipment_failures() -> str:
+    no_double, no_long = "CAST(NULL AS DOUBLE)", "CAST(NULL AS BIGINT)"
+    row = _anomaly_row(
+        meter_id="meter_id",
+        event_time="event_time",
+        anomaly_type="'EQUIPMENT_FAILURE'",
+        severity=literal(EQUIPMENT_FAILURE_SEVERITY),
+        field="CAST(NULL AS STRING)",
+        observed=no_double,
+        threshold=no_double,
+        deviation=no_double,
+        mean=no_double,
+        stddev=no_double,
+        samples=no_long,
+        window_ms=no_long,
+        description="CONCAT('meter ', meter_id, ' reports EQUIPMENT_FAILURE')",
+        payload="payload",
+        rule="'status'",
+    )
+    return select(row, "readings", where="status = 'EQUIPMENT_FAILURE'")
+
+
+def _encoded(pipeline: GridPipeline, wiring: Wiring) -> str:
+    """The AnomalyEvent in the Confluent wire format, under its registered schema id."""
+    arguments = [
+        str(wiring.anomaly_schema_id),
+        literal(wiring.anomaly_schema),
+        literal(wiring.registry_url),
+        literal(wiring.reading_schema),
+        "alert_id",
+        literal(pipeline.metadata.name),
+        *("anomaly_type", "severity", "field", "observed", "threshold", "deviation", "mean", "stddev", "samples"),
+        *("window_ms", "payload", "CURRENT_TIMESTAMP", "description"),
+    ]
+    return "ENCODE_ANOMALY(" + ", ".join(arguments) + ")"
+
+
+def _influx_point(pipeline: GridPipeline) -> dict[str, str]:
+    return {
+        "pipeline": literal(pipeline.metadata.name),
+        "sensor_id": "meter_id",
+        **same("anomaly_type", "severity", "event_time"),
+        "value": "observed",
+        **same("deviation", "threshold"),
+        "window_mean": "mean",
+        "window_stddev": "stddev",
+        "window_samples": "samples",
+        **same("window_ms", "field", "alert_id"),
+    }
+
+
+def _archived_anomaly(pipeline: GridPipeline) -> dict[str, str]:
+    return {
+        "alert_id": "alert_id",
+        "pipeline": literal(pipeline.metadata.name),
+        **same("meter_id", "event_time", "anomaly_type", "severity", "field"),
+        "observed_value": "observed",
+        "threshold_sigma": "threshold",
+        "deviation_sigma": "deviation",
+        "window_mean": "mean",
+        "window_stddev": "stddev",
+        "window_count": "samples",
+        "window_length_ms": "window_ms",
+        "description": "description",
+    }

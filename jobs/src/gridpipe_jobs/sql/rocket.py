@@ -1,0 +1,235 @@
+"""The rocket topology: JSON telemetry judged by the rule table, one AnomalyAlert per rule that fires."""
+
+from __future__ import annotations
+
+from gridpipe_jobs.severity import CONCURRENT_CRITICAL, ROCKET_SEVERITY
+from gridpipe_jobs.sinks import date_partitions, event_columns, influx_columns
+from gridpipe_jobs.sql.common import (
+    DEAD_LETTERS,
+    KAFKA_POSITION,
+    RECORDS,
+    Connectors,
+    JobSql,
+    Role,
+    Table,
+    Wiring,
+    archive_table,
+    dead_letters,
+    functions,
+    insert,
+    name_uuid,
+)
+from gridpipe_jobs.sql.text import Column, create_view, literal, number, quoted, same, select, union_all
+from gridpipe_schemas.pipeline import GridPipeline, RocketRule
+
+RULE_LABELS = {
+    "engine_underperformance": "Engine Underperformance",
+    "fuel_leak": "Fuel System Leak",
+    "sensor_malfunction": "Sensor Malfunction",
+    "guidance_failure": "Guidance System Failure",
+    "thermal_anomaly": "Thermal Anomaly",
+    "engine_shutdown": "Engine Shutdown",
+    "multiple_anomalies": "Multiple Concurrent Issues",
+}
+# DECODE_TELEMETRY's fields of a well-formed message (DecodeTelemetry.RESULT, after reason and the error).
+TELEMETRY = (
+    Column("rocketId", "STRING"),
+    Column("timestamp", "STRING"),
+    Column("missionTime", "DOUBLE"),
+    Column("engineEfficiency", "DOUBLE"),
+    Column("burnRate", "DOUBLE"),
+    Column("sensorNoise", "DOUBLE"),
+    Column("guidanceError", "DOUBLE"),
+    Column("fuelLeakRate", "DOUBLE"),
+    Column("engineTemp", "DOUBLE"),
+    Column("thrust", "DOUBLE"),
+    Column("activeAnomalies", "INT"),
+    Column("altitude", "DOUBLE"),
+    Column("velocity", "DOUBLE"),
+    Column("fuelRemaining", "DOUBLE"),
+    Column("stage", "INT"),
+)
+TELEMETRY_NAMES = tuple(c.name for c in TELEMETRY)
+ORIGINAL_TELEMETRY = "ROW<" + ", ".join(c.ddl() for c in TELEMETRY) + ">"
+# The AnomalyAlert JSON, keyed by rocket.
+ANOMALY_SINK = Table(
+    "anomaly_sink",
+    Role.ANOMALIES,
+    (
+        Column("key", "BYTES"),
+        Column("alertId", "STRING"),
+        Column("timestamp", "STRING"),
+        Column("rocketId", "STRING"),
+        Column("missionTime", "DOUBLE"),
+        Column("anomalyType", "STRING"),
+        Column("severity", "STRING"),
+        Column("affectedParameter", "STRING"),
+        Column("currentValue", "DOUBLE"),
+        Column("expectedRange", "STRING"),
+        Column("description", "STRING"),
+        Column("originalTelemetry", ORIGINAL_TELEMETRY),
+        Column("totalAnomalies", "INT"),
+    ),
+)
+ANOMALY_COLUMNS = (
+    Column("alertId", "STRING"),
+    Column("timestamp", "STRING"),
+    Column("event_time", "TIMESTAMP_LTZ(3)"),
+    Column("rocketId", "STRING"),
+    Column("missionTime", "DOUBLE"),
+    Column("anomalyType", "STRING"),
+    Column("severity", "STRING"),
+    Column("affectedParameter", "STRING"),
+    Column("currentValue", "DOUBLE"),
+    Column("expectedRange", "STRING"),
+    Column("description", "STRING"),
+    Column("totalAnomalies", "INT"),
+)
+INFLUX_SINK = Table("influx_sink", Role.INFLUXDB, tuple(influx_columns("rocket")))
+
+
+def rocket_topology(pipeline: GridPipeline, wiring: Wiring, connect: Connectors) -> JobSql:
+    """The whole rocket job, top to bottom: each rule is one SELECT of the ``alerts`` view, which feeds Kafka,
+    InfluxDB and the archive alike."""
+    spec, name, rules = pipeline.spec, pipeline.metadata.name, pipeline.spec.rocket_rules
+    ddl = [*functions(), connect.table(RECORDS)]
+
+    # Decode once; the rejected messages become dead letters, the rest telemetry with its event time.
+    ddl += [
+        create_view(
+            "decoded",
+            select(
+                {
+                    **same("key", "value", "topic", "partition", "offset", "kafka_time"),
+                    "t": "DECODE_TELEMETRY(`value`)",
+                },
+                "source_records",
+            ),
+        ),
+        connect.table(DEAD_LETTERS),
+        create_view(
+            "telemetry",
+            select(
+                {
+                    **{column: f"t.{quoted(column)}" for column in TELEMETRY_NAMES},
+                    "kafka_partition": "`partition`",
+                    "kafka_offset": "`offset`",
+                    "event_time": _event_time("t.`timestamp`"),
+                },
+                "decoded",
+                where="t.reason IS NULL",
+            ),
+        ),
+    ]
+    inserts = [dead_letters("decoded", decoder="t.")]
+
+    # Detection: how many rules fire on a message, then one alert per rule that does.
+    ddl += [
+        create_view(
+            "judged",
+            select(
+                {
+                    **same(*TELEMETRY_NAMES, "kafka_partition", "kafka_offset", "event_time"),
+                    "totalAnomalies": " + ".join(f"CASE WHEN {_fires(rule)} THEN 1 ELSE 0 END" for rule in rules),
+                },
+                "telemetry",
+            ),
+        ),
+        create_view("alerts", union_all(_alerts(name, rule) for rule in rules)),
+    ]
+
+    # Sinks: the anomalies topic always; InfluxDB and the archive when the spec turns them on.
+    ddl.append(connect.table(ANOMALY_SINK))
+    inserts.append(insert(ANOMALY_SINK, same(*(c.name for c in ANOMALY_SINK.columns)), "alerts"))
+    if spec.sinks.influxdb.enabled:
+        ddl.append(connect.table(INFLUX_SINK))
+        inserts.append(insert(INFLUX_SINK, _influx_point(pipeline), "alerts"))
+    if spec.sinks.archive.enabled:
+        telemetry = event_columns(wiring.telemetry_schema)
+        telemetry_archive = archive_table("telemetry", (*telemetry, *KAFKA_POSITION))
+        anomalies_archive = archive_table("anomalies", ANOMALY_COLUMNS)
+        ddl += [connect.table(telemetry_archive), connect.table(anomalies_archive)]
+        inserts += [
+            insert(
+                telemetry_archive,
+                {**same(*(c.name for c in (*telemetry, *KAFKA_POSITION))), **date_partitions("event_time")},
+                "telemetry",
+            ),
+            insert(
+                anomalies_archive,
+                {**same(*(c.name for c in ANOMALY_COLUMNS)), **date_partitions("event_time")},
+                "alerts",
+            ),
+        ]
+    return JobSql(ddl, inserts)
+
+
+def _event_time(text: str) -> str:
+    """The ISO-8601 UTC `timestamp` of telemetry as TIMESTAMP_LTZ(3); the Kafka timestamp when it does not parse."""
+    parsed = f"TO_TIMESTAMP(REPLACE(SUBSTR({text}, 1, 23), 'T', ' '), 'yyyy-MM-dd HH:mm:ss.SSS')"
+    return f"COALESCE(CAST({parsed} AS TIMESTAMP_LTZ(3)), kafka_time)"
+
+
+def _fires(rule: RocketRule) -> str:
+    return f"({rule.parameter} >= {number(rule.min)} AND {rule.parameter} <= {number(rule.max)})"
+
+
+def severity_sql(rule: RocketRule, total: str) -> str:
+    bands, default = ROCKET_SEVERITY[rule.parameter]
+    cases = [f"WHEN {total} >= {CONCURRENT_CRITICAL} THEN 'critical'"]
+    for band in bands:
+        condition = (
+            f"{rule.parameter} > {number(band.above)}"
+            if band.above is not None
+            else f"{rule.parameter} < {number(band.below or 0.0)}"
+        )
+        cases.append(f"WHEN {condition} THEN {literal(band.severity)}")
+    return f"CASE {' '.join(cases)} ELSE {literal(default)} END"
+
+
+def _plain(value: float) -> str:
+    return f"{value:g}" if value < 1e9 else "infinity"
+
+
+def expected_range(rule: RocketRule) -> str:
+    """The normal range of a parameter, as text: outside the rule's anomaly range (docs/detection.md)."""
+    if rule.parameter == "thrust" and rule.min == rule.max == 0:
+        return "not 0"
+    if rule.max >= 1e9:
+        return f"below {_plain(rule.min)}"
+    return f"outside {_plain(rule.min)}-{_plain(rule.max)}"
+
+
+def _alerts(pipeline: str, rule: RocketRule) -> str:
+    """The alerts of one rule: its messages where it fires."""
+    parameter = literal(rule.parameter)
+    description = f"{rule.parameter} anomaly: {RULE_LABELS[rule.anomaly_type]}"
+    alert = {
+        "key": "CAST(rocketId AS BYTES)",
+        "alertId": name_uuid(pipeline, "rocketId", "`timestamp`", "CAST(missionTime AS STRING)", parameter),
+        **same("timestamp", "rocketId", "missionTime"),
+        "anomalyType": literal(rule.anomaly_type),
+        "severity": severity_sql(rule, "totalAnomalies"),
+        "affectedParameter": parameter,
+        "currentValue": f"CAST({rule.parameter} AS DOUBLE)",
+        "expectedRange": literal(expected_range(rule)),
+        "description": literal(description),
+        "originalTelemetry": "ROW(" + ", ".join(quoted(c) for c in TELEMETRY_NAMES) + ")",
+        **same("totalAnomalies", "event_time"),
+    }
+    return select(alert, "judged", where=_fires(rule))
+
+
+def _influx_point(pipeline: GridPipeline) -> dict[str, str]:
+    return {
+        "pipeline": literal(pipeline.metadata.name),
+        "sensor_id": "rocketId",
+        "anomaly_type": "anomalyType",
+        **same("severity", "event_time"),
+        "value": "currentValue",
+        "expected_range": "expectedRange",
+        "parameter": "affectedParameter",
+        "mission_time": "missionTime",
+        "total_anomalies": "totalAnomalies",
+        "alert_id": "alertId",
+    }

@@ -1,0 +1,329 @@
+"""Each topology planned and run in a local PyFlink TableEnvironment: records from memory, every sink a JSON file.
+
+The statements are the production ones (``job_sql``); only the tables differ (``LocalConnectors``): no Kafka, no
+cluster. The grid decoders fetch writer schemas by id, so a registry stub on loopback serves the one schema they ask
+for. What each sink received is compared row by row with what the rules in docs/detection.md say.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import statistics
+import struct
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import fastavro
+import pytest
+
+from gridpipe_jobs.functions_jar import functions_jar
+from gridpipe_jobs.severity import grid_severity
+from gridpipe_jobs.sql.common import Role, Table, Wiring, name_uuid_of
+from gridpipe_jobs.sql.text import Column, create_table
+from gridpipe_jobs.sql.topology import job_sql
+from gridpipe_schemas.catalog import avro, example, parsed_avro
+from gridpipe_schemas.pipeline import GridPipeline, parse_pipeline
+
+pytestmark = pytest.mark.unit
+READING_SCHEMA_ID = 7
+START_MS = 1_767_225_600_000  # 2026-01-01T00:00:00Z
+
+
+@dataclass(frozen=True)
+class Record:
+    """One Kafka record as the source table gives it."""
+
+    value: bytes
+    key: bytes | None = None
+    offset: int = 0
+    timestamp_ms: int = START_MS
+
+
+@dataclass
+class LocalConnectors:
+    """The topology's tables in a local TableEnvironment: the records from a VALUES list, each sink a JSON file."""
+
+    records: list[Record]
+    out: Path
+
+    def table(self, table: Table) -> str:
+        if table.role is Role.RECORDS:
+            return self._records()
+        columns = [Column(c.name, c.sql_type) for c in table.columns]
+        return create_table(table.name, columns, self._json_files(table.name))
+
+    def _records(self) -> str:
+        """The records as one JSON file, read in order; the Kafka metadata columns are computed from them."""
+        folder = self.out / "source_records"
+        folder.mkdir(parents=True)
+        lines = (
+            json.dumps(
+                {"key": _base64(r.key), "value": _base64(r.value), "offset": r.offset, "kafka_ms": r.timestamp_ms}
+            )
+            for r in self.records
+        )
+        (folder / "records.json").write_text("\n".join(lines) + "\n")
+        columns = [
+            Column("key", "BYTES"),
+            Column("value", "BYTES"),
+            Column("offset", "BIGINT"),
+            Column("kafka_ms", "BIGINT"),
+            Column("topic", "AS 'source'"),
+            Column("partition", "AS 0"),
+            Column("kafka_time", "AS TO_TIMESTAMP_LTZ(kafka_ms, 3)"),
+        ]
+        return create_table("source_records", columns, self._json_files("source_records"))
+
+    def _json_files(self, table: str) -> dict[str, str]:
+        return {"connector": "filesystem", "path": str(self.out / table), "format": "json"}
+
+    def rows(self, table: str) -> list[dict[str, Any]]:
+        """Every row the job wrote into a sink table."""
+        files = sorted(p for p in (self.out / table).rglob("*") if p.is_file() and not p.name.startswith("."))
+        return [json.loads(line) for f in files for line in f.read_text().splitlines() if line]
+
+
+def _base64(value: bytes | None) -> str | None:
+    return None if value is None else base64.b64encode(value).decode()
+
+
+@pytest.fixture(scope="module")
+def registry() -> Iterator[str]:
+    """A schema registry that knows one schema: the SensorReading under READING_SCHEMA_ID."""
+    body = json.dumps({"schema": avro("SensorReading").text}).encode()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            found = self.path == f"/schemas/ids/{READING_SCHEMA_ID}"
+            self.send_response(200 if found else 404)
+            self.send_header("Content-Type", "application/json")
+            self.end_headers()
+            self.wfile.write(body if found else b"{}")
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+
+
+def _wiring(registry_url: str) -> Wiring:
+    return Wiring(
+        bootstrap="unused:9092",
+        registry_url=registry_url,
+        reading_schema=avro("SensorReading").text,
+        anomaly_schema_id=11,
+        anomaly_schema=avro("AnomalyEvent").text,
+        dead_letter_schema_id=12,
+        dead_letter_schema=avro("DeadLetter").text,
+        telemetry_schema=avro("TelemetryMessage").text,
+    )
+
+
+def _run(pipeline: GridPipeline, wiring: Wiring, connectors: LocalConnectors) -> None:
+    from pyflink.table import EnvironmentSettings, TableEnvironment
+
+    env = TableEnvironment.create(EnvironmentSettings.in_streaming_mode())
+    config = env.get_config()
+    for key, value in {
+        "pipeline.jars": functions_jar().resolve().as_uri(),
+        "parallelism.default": "1",
+        "table.local-time-zone": "UTC",
+        "restart-strategy.type": "none",
+        "execution.checkpointing.interval": "200 ms",
+    }.items():
+        config.set(key, value)
+    statements = job_sql(pipeline, wiring, connectors)
+    for statement in statements.ddl:
+        env.execute_sql(statement)
+    statement_set = env.create_statement_set()
+    for insert in statements.inserts:
+        statement_set.add_insert_sql(insert)
+    statement_set.execute().wait()
+
+
+def _pipeline(profile: str, detection: dict[str, Any]) -> GridPipeline:
+    return parse_pipeline(
+        {
+            "apiVersion": "gridpipe.io/v1alpha1",
+            "kind": "GridPipeline",
+            "metadata": {"name": f"{profile}-local"},
+            "spec": {
+                "profile": profile,
+                "source": {"topic": "source"},
+                "outputs": {"anomaliesTopic": "anomalies", "deadLetterTopic": "dead-letters"},
+                "detection": detection,
+                "sinks": {"influxdb": {"enabled": True}, "archive": {"enabled": True}},
+            },
+        }
+    )
+
+
+def _reading(offset: int, **changes: Any) -> Record:
+    reading = {**example("SensorReading"), "timestamp": START_MS + offset * 1000, "sequence": offset, **changes}
+    body = io.BytesIO()
+    fastavro.schemaless_writer(body, parsed_avro("SensorReading"), reading)
+    value = b"\x00" + struct.pack(">I", READING_SCHEMA_ID) + body.getvalue()
+    return Record(value, reading["meter_id"].encode(), offset, START_MS + offset * 1000)
+
+
+def _iso(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M:%SZ")
+
+
+def test_grid_topology_alerts_a_surge_and_a_failure_and_dead_letters_a_bad_record(
+    registry: str, tmp_path: Path
+) -> None:
+    pipeline = _pipeline(
+        "grid",
+        {
+            "zscore": {"fields": ["voltage"], "threshold": 2.5, "minSamples": 5, "window": "5m", "bucket": "10s"},
+            "equipmentFailure": {"enabled": True},
+        },
+    )
+    steady = [230.0, 230.2, 229.8, 230.1, 229.9, 230.0]
+    records = [_reading(i, voltage=v) for i, v in enumerate(steady)]
+    records += [_reading(6, voltage=260.0), _reading(7, voltage=230.0, status="EQUIPMENT_FAILURE")]
+    records.append(Record(b"\x01not avro", b"MTR-000042", 8))
+    connectors = LocalConnectors(records, tmp_path)
+    _run(pipeline, _wiring(registry), connectors)
+
+    # The surge, judged against the six readings before it; the status row of the failing reading.
+    mean, stddev = statistics.mean(steady), statistics.stdev(steady)
+    deviation = (260.0 - mean) / stddev
+    surge_id = f"grid-local:{_sha_alert(pipeline, 'MTR-000042', START_MS + 6000, 'zscore:voltage')}"
+    anomalies = sorted(
+        map(_anomaly_event, connectors.rows("anomaly_sink")), key=lambda a: a["original_event"]["timestamp"]
+    )
+    assert [(a["key"], a["anomaly_type"], a["severity"], a["field"]) for a in anomalies] == [
+        ("MTR-000042", "VOLTAGE_SURGE", grid_severity(deviation), "voltage"),
+        ("MTR-000042", "EQUIPMENT_FAILURE", "CRITICAL", None),
+    ]
+    surge, failure = anomalies
+    assert surge["alert_id"] == surge_id and surge["original_event"]["voltage"] == 260.0
+    assert surge["deviation"] == pytest.approx(deviation, rel=1e-9)
+    assert (surge["window"]["mean"], surge["window"]["count"]) == (pytest.approx(mean, rel=1e-12), 6)
+    assert surge["window"]["stddev"] == pytest.approx(stddev, rel=1e-9) and surge["window"]["length_ms"] == 300_000
+    assert failure["original_event"]["status"] == "EQUIPMENT_FAILURE" and failure["deviation"] is None
+
+    influx = sorted(connectors.rows("influx_sink"), key=lambda p: p["event_time"])
+    assert [
+        {k: p[k] for k in ("pipeline", "sensor_id", "anomaly_type", "severity", "field", "alert_id")} for p in influx
+    ] == [
+        {
+            "pipeline": "grid-local",
+            "sensor_id": "MTR-000042",
+            "anomaly_type": "VOLTAGE_SURGE",
+            "severity": grid_severity(deviation),
+            "field": "voltage",
+            "alert_id": surge_id,
+        },
+        {
+            "pipeline": "grid-local",
+            "sensor_id": "MTR-000042",
+            "anomaly_type": "EQUIPMENT_FAILURE",
+            "severity": "CRITICAL",
+            "field": None,
+            "alert_id": failure["alert_id"],
+        },
+    ]
+    assert influx[0]["value"] == 260.0 and influx[0]["window_samples"] == 6 and influx[0]["threshold"] == 2.5
+
+    archived = connectors.rows("archive_readings")
+    assert sorted(r["kafka_offset"] for r in archived) == list(range(8)), "every well-formed reading, once"
+    assert {(r["year"], r["month"], r["day"]) for r in archived} == {("2026", "01", "01")}
+    assert sorted(a["anomaly_type"] for a in connectors.rows("archive_anomalies")) == [
+        "EQUIPMENT_FAILURE",
+        "VOLTAGE_SURGE",
+    ]
+
+    (letter,) = connectors.rows("dead_letter_sink")
+    assert (letter["reason"], letter["source_offset"], letter["source_topic"]) == ("BAD_MAGIC_BYTE", 8, "source")
+    assert base64.b64decode(letter["original_value"]) == b"\x01not avro"
+
+
+def _sha_alert(pipeline: GridPipeline, meter: str, event_ms: int, rule: str) -> str:
+    import hashlib
+
+    text = "|".join((pipeline.metadata.name, meter, _flink_timestamp(event_ms), rule))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _flink_timestamp(ms: int) -> str:
+    """CAST(TIMESTAMP_LTZ(3) AS STRING) in UTC."""
+    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
+
+
+def _anomaly_event(row: dict[str, Any]) -> dict[str, Any]:
+    """An anomaly_sink row: the key, and the AnomalyEvent decoded from its Confluent wire format."""
+    value = base64.b64decode(row["value"])
+    assert value[0] == 0 and struct.unpack(">I", value[1:5]) == (11,)
+    event: Any = fastavro.schemaless_reader(io.BytesIO(value[5:]), parsed_avro("AnomalyEvent"), None)
+    return {**event, "key": base64.b64decode(row["key"]).decode()}
+
+
+def _telemetry(offset: int, **changes: Any) -> Record:
+    message = {**example("TelemetryMessage"), "missionTime": 45.0 + offset, **changes}
+    return Record(json.dumps(message).encode(), message["rocketId"].encode(), offset)
+
+
+def test_rocket_topology_alerts_each_rule_that_fires_with_its_severity(tmp_path: Path) -> None:
+    pipeline = _pipeline("rocket", {})
+    records = [
+        _telemetry(0),
+        _telemetry(1, engineTemp=3800.0),
+        _telemetry(2, engineTemp=3500.0, sensorNoise=2.0, guidanceError=3.0),
+        Record(b"{not json", b"Falcon-9-001", 3),
+    ]
+    connectors = LocalConnectors(records, tmp_path)
+    _run(pipeline, _wiring("http://unused"), connectors)
+
+    alerts = sorted(connectors.rows("anomaly_sink"), key=lambda a: (a["missionTime"], a["affectedParameter"]))
+    summary = [
+        (a["missionTime"], a["affectedParameter"], a["anomalyType"], a["severity"], a["totalAnomalies"]) for a in alerts
+    ]
+    assert summary == [
+        (46.0, "engineTemp", "thermal_anomaly", "high", 1),  # above 3700: high
+        (47.0, "engineTemp", "thermal_anomaly", "critical", 3),  # three rules at once: critical
+        (47.0, "guidanceError", "guidance_failure", "critical", 3),
+        (47.0, "sensorNoise", "sensor_malfunction", "critical", 3),
+    ]
+    thermal = alerts[0]
+    timestamp = example("TelemetryMessage")["timestamp"]
+    assert thermal == {
+        "key": base64.b64encode(b"Falcon-9-001").decode(),
+        "alertId": name_uuid_of("rocket-local", "Falcon-9-001", timestamp, "46.0", "engineTemp"),
+        "timestamp": timestamp,
+        "rocketId": "Falcon-9-001",
+        "missionTime": 46.0,
+        "anomalyType": "thermal_anomaly",
+        "severity": "high",
+        "affectedParameter": "engineTemp",
+        "currentValue": 3800.0,
+        "expectedRange": "outside 3400-4000",
+        "description": "engineTemp anomaly: Thermal Anomaly",
+        "originalTelemetry": {**example("TelemetryMessage"), "missionTime": 46.0, "engineTemp": 3800.0},
+        "totalAnomalies": 1,
+    }
+
+    influx = sorted(connectors.rows("influx_sink"), key=lambda p: (p["mission_time"], p["parameter"]))
+    assert [(p["sensor_id"], p["parameter"], p["severity"], p["expected_range"]) for p in influx][:2] == [
+        ("Falcon-9-001", "engineTemp", "high", "outside 3400-4000"),
+        ("Falcon-9-001", "engineTemp", "critical", "outside 3400-4000"),
+    ]
+    assert len(influx) == 4 and influx[0]["alert_id"] == thermal["alertId"]
+    assert sorted(r["kafka_offset"] for r in connectors.rows("archive_telemetry")) == [0, 1, 2]
+    assert len(connectors.rows("archive_anomalies")) == 4
+
+    (letter,) = connectors.rows("dead_letter_sink")
+    assert (letter["reason"], letter["source_offset"]) == ("INVALID_JSON", 3)
+    assert base64.b64decode(letter["original_value"]) == b"{not json"
