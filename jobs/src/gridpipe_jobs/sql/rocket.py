@@ -52,29 +52,8 @@ TELEMETRY = (
 TELEMETRY_NAMES = tuple(c.name for c in TELEMETRY)
 ORIGINAL_TELEMETRY = "ROW<" + ", ".join(c.ddl() for c in TELEMETRY) + ">"
 # The AnomalyAlert JSON, keyed by rocket.
-ANOMALY_SINK = Table(
-    "anomaly_sink",
-    Role.ANOMALIES,
-    (
-        Column("key", "BYTES"),
-        Column("alertId", "STRING"),
-        Column("timestamp", "STRING"),
-        Column("rocketId", "STRING"),
-        Column("missionTime", "DOUBLE"),
-        Column("anomalyType", "STRING"),
-        Column("severity", "STRING"),
-        Column("affectedParameter", "STRING"),
-        Column("currentValue", "DOUBLE"),
-        Column("expectedRange", "STRING"),
-        Column("description", "STRING"),
-        Column("originalTelemetry", ORIGINAL_TELEMETRY),
-        Column("totalAnomalies", "INT"),
-    ),
-)
-ANOMALY_COLUMNS = (
-    Column("alertId", "STRING"),
-    Column("timestamp", "STRING"),
-    Column("event_time", "TIMESTAMP_LTZ(3)"),
+# The AnomalyAlert fields from rocketId to description, shared by the Kafka sink and the archive.
+_ALERT_BODY = (
     Column("rocketId", "STRING"),
     Column("missionTime", "DOUBLE"),
     Column("anomalyType", "STRING"),
@@ -83,8 +62,22 @@ ANOMALY_COLUMNS = (
     Column("currentValue", "DOUBLE"),
     Column("expectedRange", "STRING"),
     Column("description", "STRING"),
-    Column("totalAnomalies", "INT"),
 )
+_ALERT_ID_AND_TIME = (Column("alertId", "STRING"), Column("timestamp", "STRING"))
+_TOTAL_ANOMALIES = Column("totalAnomalies", "INT")
+ANOMALY_SINK = Table(
+    "anomaly_sink",
+    Role.ANOMALIES,
+    (
+        Column("key", "BYTES"),
+        *_ALERT_ID_AND_TIME,
+        *_ALERT_BODY,
+        Column("originalTelemetry", ORIGINAL_TELEMETRY),
+        _TOTAL_ANOMALIES,
+    ),
+)
+# The archive keeps the event time as a timestamp (its date partitions) and leaves the telemetry to the events dataset.
+ANOMALY_COLUMNS = (*_ALERT_ID_AND_TIME, Column("event_time", "TIMESTAMP_LTZ(3)"), *_ALERT_BODY, _TOTAL_ANOMALIES)
 INFLUX_SINK = Table("influx_sink", Role.INFLUXDB, tuple(influx_columns("rocket")))
 
 
