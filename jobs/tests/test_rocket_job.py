@@ -12,7 +12,6 @@ from gridpipe_generator.records import parse_label
 from gridpipe_generator.run import Generator, GeneratorConfig, build_stream
 from gridpipe_jobs.severity import rocket_severity
 from gridpipe_jobs.sql.common import name_uuid_of
-from gridpipe_jobs.sql.rocket import expected_range
 from gridpipe_schemas.catalog import example, json_validator
 from gridpipe_schemas.pipeline import PRD_RULES
 from gridpipe_schemas.subjects import PipelineKind
@@ -112,7 +111,7 @@ def test_each_rule_case_gives_exactly_its_alerts(local_stack: StackConfig, run_p
             assert alert["anomalyType"] == rule.anomaly_type, name
             assert alert["severity"] == rocket_severity(parameter, value, len(fired)), name
             assert alert["currentValue"] == value and alert["totalAnomalies"] == len(fired)
-            assert alert["expectedRange"] == expected_range(rule)
+            assert alert["expectedRange"] == rule.expected_range
             assert alert["originalTelemetry"] == messages[i]
             assert alert["rocketId"] == "Falcon-9-001" and alert["timestamp"] == NORMAL["timestamp"]
     assert by_case[17.0]["engineTemp"]["severity"] == "critical"  # three at once

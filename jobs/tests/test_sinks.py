@@ -32,6 +32,7 @@ from sinktesting import (
     archive_query,
     archive_rows,
     influx_alerts,
+    influx_original_events,
     operator_counter,
     s3_access,
     wait_until,
@@ -107,6 +108,7 @@ def _influx_ids(stack: StackConfig, pipeline: Any) -> set[str]:
     return {p["alert_id"] for p in influx_alerts(stack, pipeline)}
 
 
+@pytest.mark.timeout(600)  # a million readings through Flink, then each re-derived and checked: minutes here
 def test_a_million_events_archived_exactly_once_and_every_alert_in_influxdb(
     local_stack: StackConfig, run_pipeline: Any
 ) -> None:
@@ -147,6 +149,13 @@ def test_a_million_events_archived_exactly_once_and_every_alert_in_influxdb(
     published = _alert_ids(local_stack, pipeline.spec.outputs.anomalies_topic, idle=5)
     points = _influx_points(local_stack, pipeline, published)
     assert len(points) == len({p["alert_id"] for p in points}) == len(published), "each alert is one point"
+    # Every point carries its reading as JSON text, through line protocol and back.
+    originals = influx_original_events(local_stack, pipeline)
+    assert len(originals) == len(points)
+    for original in originals:
+        reading = json.loads(original["original_event"])
+        assert reading["meter_id"] == original["sensor_id"]
+        assert reading["timestamp"] == int(datetime.fromisoformat(original["time"]).timestamp() * 1000)
     failures = _labelled_failures(cfg)
     assert sum(1 for p in points if p["anomaly_type"] == "EQUIPMENT_FAILURE") == failures > 0
     labelled_surges = {

@@ -10,12 +10,13 @@ import pytest
 import yaml
 
 from gridpipe_jobs.job import _pipeline_from_args, checkpoint_timeout_ms
-from gridpipe_jobs.sinks import InfluxEndpoint, archive_path, event_columns
-from gridpipe_jobs.sql.common import Wiring
+from gridpipe_jobs.sinks import InfluxEndpoint, archive_path, event_columns, influx_columns
+from gridpipe_jobs.sql.common import FUNCTIONS, Wiring
 from gridpipe_jobs.sql.grid import ANOMALY_COLUMNS as GRID_ANOMALY_COLUMNS
+from gridpipe_jobs.sql.rocket import TELEMETRY_NAMES
 from gridpipe_jobs.sql.topology import job_sql
 from gridpipe_schemas.catalog import avro
-from gridpipe_schemas.pipeline import GridPipeline, PipelineInvalid, load_pipeline, parse_pipeline
+from gridpipe_schemas.pipeline import PRD_RULES, GridPipeline, PipelineInvalid, load_pipeline, parse_pipeline
 
 pytestmark = pytest.mark.unit
 ROOT = Path(__file__).resolve().parents[2]
@@ -89,6 +90,24 @@ def test_grid_sinks_are_partitioned_parquet_and_tagged_points() -> None:
     )
     decoded = next(d for d in sql.ddl if d.startswith("CREATE TEMPORARY VIEW decoded AS"))
     assert "r.`event_time` AS `event_time`" in decoded and "r.`current` AS `current`" in decoded, "flat after decoding"
+
+
+@pytest.mark.parametrize("profile", ["grid", "rocket"])
+def test_influx_points_carry_the_original_event_as_a_json_string_field(profile: str) -> None:
+    columns = [(c.name, c.sql_type) for c in influx_columns(profile)]
+    assert columns[-2:] == [("alert_id", "STRING"), ("original_event", "STRING")]
+    sql = job_sql(load_pipeline(ROOT / "examples" / f"{profile}.yaml"), _wiring())
+    influx = next(i for i in sql.inserts if i.startswith("INSERT INTO influx_sink"))
+    alerts = next(d for d in sql.ddl if d.startswith("CREATE TEMPORARY VIEW alerts"))
+    if profile == "grid":
+        reading = avro("SensorReading").text.replace("'", "''")
+        assert f"  READING_JSON(payload, 'http://registry', '{reading}') AS `original_event`\nFROM alerts" in influx
+        assert "READING_JSON" in "\n".join(sql.ddl[: len(FUNCTIONS)])
+    else:
+        assert influx.endswith("  `original_event`\nFROM alerts")
+        keys = ", ".join(f"KEY '{name}' VALUE `{name}`" for name in TELEMETRY_NAMES)
+        assert alerts.count(f"JSON_OBJECT({keys} NULL ON NULL) AS `original_event`") == len(PRD_RULES)
+        assert [f["name"] for f in json.loads(avro("TelemetryMessage").text)["fields"]] == list(TELEMETRY_NAMES)
 
 
 def test_influx_url_and_org_land_in_the_options_and_never_the_token(monkeypatch: pytest.MonkeyPatch) -> None:

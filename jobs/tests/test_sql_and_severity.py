@@ -10,7 +10,6 @@ import pytest
 from gridpipe_jobs.severity import grid_severity, rocket_severity
 from gridpipe_jobs.sql.common import ALERT_ID_NAMESPACE, Wiring, name_uuid_of
 from gridpipe_jobs.sql.grid import severity_sql as grid_severity_sql
-from gridpipe_jobs.sql.rocket import expected_range
 from gridpipe_jobs.sql.topology import job_sql
 from gridpipe_schemas.catalog import avro, example
 from gridpipe_schemas.pipeline import PRD_RULES, load_pipeline
@@ -77,7 +76,7 @@ def test_rocket_severity_follows_prd_section_6(parameter: str, value: float, tot
 
 
 def test_expected_range_text() -> None:
-    by_parameter = {r.parameter: expected_range(r) for r in PRD_RULES}
+    by_parameter = {r.parameter: r.expected_range for r in PRD_RULES}
     assert by_parameter["engineTemp"] == "outside 3400-4000"
     assert by_parameter["thrust"] == "not 0"
     assert by_parameter["activeAnomalies"] == "below 1"

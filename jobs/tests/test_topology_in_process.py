@@ -192,7 +192,7 @@ def test_grid_topology_alerts_a_surge_and_a_failure_and_dead_letters_a_bad_recor
     )
     steady = [230.0, 230.2, 229.8, 230.1, 229.9, 230.0]
     records = [_reading(i, voltage=v) for i, v in enumerate(steady)]
-    records += [_reading(6, voltage=260.0), _reading(7, voltage=230.0, status="EQUIPMENT_FAILURE")]
+    records += [_reading(6, voltage=260.0), _reading(7, voltage=230.0, status="EQUIPMENT_FAILURE", firmware=None)]
     records.append(Record(b"\x01not avro", b"MTR-000042", 8))
     connectors = LocalConnectors(records, tmp_path)
     _run(pipeline, _wiring(registry), connectors)
@@ -237,6 +237,25 @@ def test_grid_topology_alerts_a_surge_and_a_failure_and_dead_letters_a_bad_recor
         },
     ]
     assert influx[0]["value"] == 260.0 and influx[0]["window_samples"] == 6 and influx[0]["threshold"] == 2.5
+    # Each point carries the reading it was raised on: every SensorReading field, timestamp in epoch ms, as JSON.
+    reading = {**example("SensorReading"), "timestamp": START_MS + 6000, "sequence": 6, "voltage": 260.0}
+    assert [p["original_event"] for p in influx] == [
+        json.dumps(reading, separators=(",", ":")),
+        json.dumps(
+            {
+                **reading,
+                "timestamp": START_MS + 7000,
+                "sequence": 7,
+                "voltage": 230.0,
+                "status": "EQUIPMENT_FAILURE",
+                "firmware": None,
+            },
+            separators=(",", ":"),
+        ),
+    ], "compact, every key in the schema's order, null when absent"
+    # The same reading as the Kafka AnomalyEvent's original_event (whose timestamp fastavro reads as a datetime).
+    kafka_events = [{**a["original_event"], "timestamp": _ms(a["original_event"]["timestamp"])} for a in anomalies]
+    assert [json.loads(p["original_event"]) for p in influx] == kafka_events
 
     archived = connectors.rows("archive_readings")
     assert sorted(r["kafka_offset"] for r in archived) == list(range(8)), "every well-formed reading, once"
@@ -249,6 +268,10 @@ def test_grid_topology_alerts_a_surge_and_a_failure_and_dead_letters_a_bad_recor
     (letter,) = connectors.rows("dead_letter_sink")
     assert (letter["reason"], letter["source_offset"], letter["source_topic"]) == ("BAD_MAGIC_BYTE", 8, "source")
     assert base64.b64decode(letter["original_value"]) == b"\x01not avro"
+
+
+def _ms(moment: datetime) -> int:
+    return int(moment.timestamp() * 1000)
 
 
 def _sha_alert(pipeline: GridPipeline, meter: str, event_ms: int, rule: str) -> str:
@@ -281,7 +304,7 @@ def test_rocket_topology_alerts_each_rule_that_fires_with_its_severity(tmp_path:
     records = [
         _telemetry(0),
         _telemetry(1, engineTemp=3800.0),
-        _telemetry(2, engineTemp=3500.0, sensorNoise=2.0, guidanceError=3.0),
+        _telemetry(2, engineTemp=3500.0, sensorNoise=2.0, guidanceError=3.0, altitude=None),
         Record(b"{not json", b"Falcon-9-001", 3),
     ]
     connectors = LocalConnectors(records, tmp_path)
@@ -321,6 +344,14 @@ def test_rocket_topology_alerts_each_rule_that_fires_with_its_severity(tmp_path:
         ("Falcon-9-001", "engineTemp", "critical", "outside 3400-4000"),
     ]
     assert len(influx) == 4 and influx[0]["alert_id"] == thermal["alertId"]
+    # Each point carries the telemetry message it was raised on, as compact JSON with every key (null when absent);
+    # Flink's JSON_OBJECT writes the keys in alphabetical order.
+    original = {**example("TelemetryMessage"), "missionTime": 46.0, "engineTemp": 3800.0}
+    assert influx[0]["original_event"] == json.dumps(original, separators=(",", ":"), sort_keys=True)
+    critical = {**example("TelemetryMessage"), "missionTime": 47.0, "engineTemp": 3500.0, "sensorNoise": 2.0}
+    critical |= {"guidanceError": 3.0, "altitude": None}
+    assert [json.loads(p["original_event"]) for p in influx[1:]] == [critical] * 3
+    assert [json.loads(p["original_event"]) for p in influx] == [a["originalTelemetry"] for a in alerts]
     assert sorted(r["kafka_offset"] for r in connectors.rows("archive_telemetry")) == [0, 1, 2]
     assert len(connectors.rows("archive_anomalies")) == 4
 

@@ -159,6 +159,8 @@ def dead_letter_options(pipeline: GridPipeline, target: DeadLetterTarget) -> dic
     }
 
 
+# original_event: the event the alert was raised on, as compact JSON text (docs/sinks.md): the SensorReading's fields
+# (READING_JSON, timestamp in epoch ms) or the TelemetryMessage's (JSON_OBJECT), every key present, null when absent.
 INFLUX_FIELDS = {
     "grid": (
         Column("value", "DOUBLE"),
@@ -170,6 +172,7 @@ INFLUX_FIELDS = {
         Column("window_ms", "BIGINT"),
         Column("field", "STRING"),
         Column("alert_id", "STRING"),
+        Column("original_event", "STRING"),
     ),
     "rocket": (
         Column("value", "DOUBLE"),
@@ -178,6 +181,7 @@ INFLUX_FIELDS = {
         Column("mission_time", "DOUBLE"),
         Column("total_anomalies", "INT"),
         Column("alert_id", "STRING"),
+        Column("original_event", "STRING"),
     ),
 }
 

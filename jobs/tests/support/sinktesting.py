@@ -46,18 +46,22 @@ def flux(stack: StackConfig, query: str) -> list[dict[str, str]]:
     return [dict(zip(header, r, strict=False)) for r in rows[1:] if r != header]
 
 
-def influx_alerts(stack: StackConfig, pipeline: GridPipeline) -> list[dict[str, str]]:
-    """Every point of the pipeline: its time, tags and alert id (one row per point)."""
+def _points_field(stack: StackConfig, pipeline: GridPipeline, field: str) -> list[dict[str, str]]:
+    """Every point of the pipeline with one of its fields as ``_value``: time, tags, value (one row per point)."""
     spec = pipeline.spec
-    rows = flux(
+    return flux(
         stack,
         # An explicit stop: range() stops at now() by default, hiding the future event times tests write after
         # midnight UTC (today's midnight + 2 h).
         f'from(bucket: "{spec.sinks.influxdb.bucket}") |> range(start: 0, stop: 2100-01-01T00:00:00Z)'
         f' |> filter(fn: (r) => r._measurement == "{MEASUREMENTS[spec.profile]}"'
-        f' and r.pipeline == "{pipeline.metadata.name}" and r._field == "alert_id")'
+        f' and r.pipeline == "{pipeline.metadata.name}" and r._field == "{field}")'
         ' |> keep(columns: ["_time", "sensor_id", "anomaly_type", "severity", "_value"]) |> group()',
     )
+
+
+def influx_alerts(stack: StackConfig, pipeline: GridPipeline) -> list[dict[str, str]]:
+    """Every point of the pipeline: its time, tags and alert id (one row per point)."""
     return [
         {
             "time": r["_time"],
@@ -66,7 +70,15 @@ def influx_alerts(stack: StackConfig, pipeline: GridPipeline) -> list[dict[str, 
             "severity": r["severity"],
             "alert_id": r["_value"],
         }
-        for r in rows
+        for r in _points_field(stack, pipeline, "alert_id")
+    ]
+
+
+def influx_original_events(stack: StackConfig, pipeline: GridPipeline) -> list[dict[str, str]]:
+    """Every point's time, sensor id and ``original_event`` text (one row per point)."""
+    return [
+        {"time": r["_time"], "sensor_id": r["sensor_id"], "original_event": r["_value"]}
+        for r in _points_field(stack, pipeline, "original_event")
     ]
 
 

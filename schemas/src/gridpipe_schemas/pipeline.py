@@ -179,6 +179,23 @@ class RocketRule(Model):
     max: Annotated[float, FOR_THE_JOB]
     anomaly_type: Annotated[RocketAnomalyType, FOR_THE_JOB]
 
+    def fires(self, value: float) -> bool:
+        """Whether a telemetry value falls in the rule's anomaly range."""
+        return self.min <= value <= self.max
+
+    @property
+    def expected_range(self) -> str:
+        """The normal range of the parameter, as text: outside the rule's anomaly range (docs/detection.md)."""
+
+        def plain(value: float) -> str:
+            return f"{value:g}" if value < 1e9 else "infinity"
+
+        if self.parameter == "thrust" and self.min == self.max == 0:
+            return "not 0"
+        if self.max >= 1e9:
+            return f"below {plain(self.min)}"
+        return f"outside {plain(self.min)}-{plain(self.max)}"
+
 
 # The rocket PRD's rule table (section 2 of seed 000). "1+" for activeAnomalies is min 1 with no upper bound.
 PRD_RULES: tuple[RocketRule, ...] = (

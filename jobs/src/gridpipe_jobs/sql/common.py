@@ -24,6 +24,7 @@ from gridpipe_schemas.pipeline import GridPipeline
 
 FUNCTIONS = {
     "DECODE_READING": "io.gridpipe.flink.DecodeSensorReading",
+    "READING_JSON": "io.gridpipe.flink.ReadingJson",
     "DECODE_TELEMETRY": "io.gridpipe.flink.DecodeTelemetry",
     "ZSCORE": "io.gridpipe.flink.ZScore",
     "ENCODE_ANOMALY": "io.gridpipe.flink.EncodeAnomalyEvent",

@@ -142,7 +142,7 @@ def grid_topology(pipeline: GridPipeline, wiring: Wiring, connect: Connectors) -
     )
     if spec.sinks.influxdb.enabled:
         ddl.append(connect.table(INFLUX_SINK))
-        inserts.append(insert(INFLUX_SINK, _influx_point(pipeline), "alerts"))
+        inserts.append(insert(INFLUX_SINK, _influx_point(pipeline, wiring), "alerts"))
     if spec.sinks.archive.enabled:
         readings_archive = archive_table("readings", (*reading, *KAFKA_POSITION))
         anomalies_archive = archive_table("anomalies", ANOMALY_COLUMNS)
@@ -283,7 +283,7 @@ def _encoded(pipeline: GridPipeline, wiring: Wiring) -> str:
     return "ENCODE_ANOMALY(" + ", ".join(arguments) + ")"
 
 
-def _influx_point(pipeline: GridPipeline) -> dict[str, str]:
+def _influx_point(pipeline: GridPipeline, wiring: Wiring) -> dict[str, str]:
     return {
         "pipeline": literal(pipeline.metadata.name),
         "sensor_id": "meter_id",
@@ -294,6 +294,8 @@ def _influx_point(pipeline: GridPipeline) -> dict[str, str]:
         "window_stddev": "stddev",
         "window_samples": "samples",
         **same("window_ms", "field", "alert_id"),
+        # The reading the alert was raised on, as JSON: decoded again from its bytes (alerts are rare).
+        "original_event": f"READING_JSON(payload, {literal(wiring.registry_url)}, {literal(wiring.reading_schema)})",
     }
 
 

@@ -180,19 +180,6 @@ def severity_sql(rule: RocketRule, total: str) -> str:
     return f"CASE {' '.join(cases)} ELSE {literal(default)} END"
 
 
-def _plain(value: float) -> str:
-    return f"{value:g}" if value < 1e9 else "infinity"
-
-
-def expected_range(rule: RocketRule) -> str:
-    """The normal range of a parameter, as text: outside the rule's anomaly range (docs/detection.md)."""
-    if rule.parameter == "thrust" and rule.min == rule.max == 0:
-        return "not 0"
-    if rule.max >= 1e9:
-        return f"below {_plain(rule.min)}"
-    return f"outside {_plain(rule.min)}-{_plain(rule.max)}"
-
-
 def _alerts(pipeline: str, rule: RocketRule) -> str:
     """The alerts of one rule: its messages where it fires."""
     parameter = literal(rule.parameter)
@@ -205,10 +192,11 @@ def _alerts(pipeline: str, rule: RocketRule) -> str:
         "severity": severity_sql(rule, "totalAnomalies"),
         "affectedParameter": parameter,
         "currentValue": f"CAST({rule.parameter} AS DOUBLE)",
-        "expectedRange": literal(expected_range(rule)),
+        "expectedRange": literal(rule.expected_range),
         "description": literal(description),
         "originalTelemetry": "ROW(" + ", ".join(quoted(c) for c in TELEMETRY_NAMES) + ")",
         **same("totalAnomalies", "event_time"),
+        "original_event": original_telemetry_json(),
     }
     return select(alert, "judged", where=_fires(rule))
 
@@ -225,4 +213,13 @@ def _influx_point(pipeline: GridPipeline) -> dict[str, str]:
         "mission_time": "missionTime",
         "total_anomalies": "totalAnomalies",
         "alert_id": "alertId",
+        "original_event": "original_event",
     }
+
+
+def original_telemetry_json() -> str:
+    """The telemetry message as compact JSON text for the InfluxDB point: every TelemetryMessage field under its own
+    name, in order, null when absent. Made from the flat columns: the fields of ``originalTelemetry``, a ROW(...) of
+    columns, are named EXPR$0, EXPR$1, ... until a sink's type names them."""
+    pairs = ", ".join(f"KEY {literal(name)} VALUE {quoted(name)}" for name in TELEMETRY_NAMES)
+    return f"JSON_OBJECT({pairs} NULL ON NULL)"
