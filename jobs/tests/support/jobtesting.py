@@ -77,30 +77,40 @@ def unique(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:6]}"
 
 
+def start_pipeline(stack: StackConfig, document: dict[str, Any]) -> RunningPipeline:
+    """Create the pipeline's topics, submit its job to the stack's Flink and wait until it runs."""
+    pipeline = parse_pipeline(document)
+    ensure_topics(pipeline, stack.kafka_bootstrap)
+    job_id = submit(
+        pipeline,
+        Endpoints(
+            stack.kafka_bootstrap,
+            stack.registry_url,
+            InfluxEndpoint.for_endpoints(stack_endpoints(stack), os.environ),
+        ),
+        {"execution.target": "remote", "rest.address": HOST, "rest.port": str(stack.ports.flink_rest)},
+    )
+    flinkrest.wait_for_state(stack.flink_url, job_id, "RUNNING", timeout=120)
+    return RunningPipeline(pipeline, job_id)
+
+
+def cancel_quietly(stack: StackConfig, job_id: str) -> None:
+    with contextlib.suppress(Exception):  # a job that already ended needs no cancelling
+        flinkrest.cancel(stack.flink_url, job_id)
+
+
 @pytest.fixture
 def run_pipeline(local_stack: StackConfig) -> Iterator[Callable[[dict[str, Any]], RunningPipeline]]:
     started: list[str] = []
 
     def run(document: dict[str, Any]) -> RunningPipeline:
-        pipeline = parse_pipeline(document)
-        ensure_topics(pipeline, local_stack.kafka_bootstrap)
-        job_id = submit(
-            pipeline,
-            Endpoints(
-                local_stack.kafka_bootstrap,
-                local_stack.registry_url,
-                InfluxEndpoint.for_endpoints(stack_endpoints(local_stack), os.environ),
-            ),
-            {"execution.target": "remote", "rest.address": HOST, "rest.port": str(local_stack.ports.flink_rest)},
-        )
-        started.append(job_id)
-        flinkrest.wait_for_state(local_stack.flink_url, job_id, "RUNNING", timeout=120)
-        return RunningPipeline(pipeline, job_id)
+        running = start_pipeline(local_stack, document)
+        started.append(running.job_id)
+        return running
 
     yield run
     for job_id in started:
-        with contextlib.suppress(Exception):  # a job that already ended needs no cancelling
-            flinkrest.cancel(local_stack.flink_url, job_id)
+        cancel_quietly(local_stack, job_id)
 
 
 def consume(

@@ -21,7 +21,7 @@ from gridpipe_jobs import flinkrest
 from gridpipe_jobs.cli import run
 from gridpipe_jobs.job import job_name
 from gridpipe_schemas.pipeline import load_pipeline
-from gridpipe_stack.config import StackConfig
+from gridpipe_stack.config import HOST, StackConfig
 from gridpipe_stack.supervise import MARK_VARIABLE
 
 EXAMPLES = Path(__file__).resolve().parents[4] / "examples"
@@ -139,6 +139,7 @@ def demo(
         run(file=EXAMPLES / f"{name}.yaml", replace=replace)
     for profile in GENERATORS:
         typer.echo(_start_generator(cfg, profile))
-    typer.echo("watch the alerts:  uv run gridctl alerts -f examples/grid.yaml   (or examples/rocket.yaml)")
+    typer.echo(f"watch the alerts in the console:  http://{HOST}:{cfg.ports.console}/")
+    typer.echo("or in the terminal:  uv run gridctl alerts -f examples/grid.yaml   (or examples/rocket.yaml)")
     typer.echo(f"Flink: {cfg.flink_url}   Prometheus: {cfg.prometheus_url}   logs: {cfg.logs_dir}")
     typer.echo("stop the demo (the stack keeps running):  uv run gridctl demo --stop")

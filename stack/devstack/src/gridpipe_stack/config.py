@@ -62,6 +62,10 @@ class Ports:
         return self.base + 90
 
     @property
+    def console(self) -> int:
+        return self.base + 88
+
+    @property
     def influxdb(self) -> int:
         return self.base + 86
 
@@ -123,6 +127,15 @@ class StackConfig:
         base = int(os.environ.get("GRIDPIPE_PORT_BASE", DEFAULT_PORT_BASE))
         run_dir = Path(os.environ.get("GRIDPIPE_RUN_DIR") or default_state_dir() / name)
         return cls(name=name, ports=Ports(base), cache_dir=default_cache_dir(), run_dir=run_dir)
+
+    def environment(self) -> dict[str, str]:
+        """The variables from which ``from_env`` finds this stack again, for processes that must reach it."""
+        return {
+            "GRIDPIPE_STACK": self.name,
+            "GRIDPIPE_PORT_BASE": str(self.ports.base),
+            "GRIDPIPE_RUN_DIR": str(self.run_dir),
+            "GRIDPIPE_CACHE": str(self.cache_dir),
+        }
 
     @property
     def logs_dir(self) -> Path:

@@ -97,26 +97,38 @@ def install_flink_extras(home: Path, lib_jars: list[Path], s3_plugin: list[Path]
         target.symlink_to(python_jar)
 
 
-def ensure_prometheus(echo: Echo) -> Path:
-    found = shutil.which("prometheus")
+def ensure_debian_package(package: str, binary: str, echo: Echo, why: str) -> Path:
+    """``binary`` from PATH, installing Debian's ``package`` first when missing (as root, with apt-get)."""
+    found = shutil.which(binary)
     if found:
         return Path(found)
     if os.geteuid() != 0 or shutil.which("apt-get") is None:
-        raise StackError("Prometheus is not installed", "install Debian's package: sudo apt-get install prometheus")
-    echo("installing Prometheus from Debian's packages (apt-get install prometheus)…")
+        raise StackError(
+            f"{binary} is not installed ({why})", f"install Debian's package: sudo apt-get install {package}"
+        )
+    echo(f"installing {package} from Debian's packages (apt-get install {package}) for {why}…")
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     for command in (
         ["apt-get", "update", "-qq"],
-        ["apt-get", "install", "-y", "-q", "--no-install-recommends", "prometheus"],
+        ["apt-get", "install", "-y", "-q", "--no-install-recommends", package],
     ):
-        done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
+        done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=900)
         if done.returncode != 0:
             tail = " ".join(done.stderr.strip().splitlines()[-2:])
-            raise StackError(f"`{' '.join(command)}` failed: {tail}", "install it by hand: apt-get install prometheus")
-    found = shutil.which("prometheus")
+            raise StackError(f"`{' '.join(command)}` failed: {tail}", f"install it by hand: apt-get install {package}")
+    found = shutil.which(binary)
     if not found:
-        raise StackError("apt-get installed prometheus but it is not on PATH", "check /usr/bin/prometheus")
+        raise StackError(f"apt-get installed {package} but {binary} is not on PATH", f"check /usr/bin/{binary}")
     return Path(found)
+
+
+def ensure_prometheus(echo: Echo) -> Path:
+    return ensure_debian_package("prometheus", "prometheus", echo, "the stack's metrics")
+
+
+def ensure_chromium(echo: Echo) -> Path:
+    """The browser the console's tests and latency benchmark drive (Playwright's own download is not reachable)."""
+    return ensure_debian_package("chromium", "chromium", echo, "the console's browser tests")
 
 
 def provision(cache_dir: Path, java: Java, echo: Echo = print, *, rehash: bool = False) -> Installation:
@@ -142,6 +154,7 @@ def provision(cache_dir: Path, java: Java, echo: Echo = print, *, rehash: bool =
     )
     build_reporter(java, home, cache_dir)
     (jmx_agent,) = pinned["jmx-exporter"]
+    ensure_chromium(echo)
     return Installation(
         kafka_classpath=tuple(f.target for f in pinned["kafka"]),
         jmx_agent=jmx_agent.target,

@@ -8,6 +8,7 @@ plus its entry in ``plan_services``.
 from __future__ import annotations
 
 import json
+import sys
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -302,6 +303,7 @@ def prometheus_config(cfg: StackConfig) -> dict[str, object]:
             job("apicurio", [p.apicurio]),
             job("influxdb", [p.influxdb]),
             job("seaweedfs", [p.seaweedfs["metrics"]]),
+            job("console", [p.console]),
         ],
     }
 
@@ -426,6 +428,30 @@ def _seaweedfs(cfg: StackConfig, inst: Installation) -> Service:
     )
 
 
+EXAMPLES = Path(__file__).resolve().parents[4] / "examples"
+
+
+def _console(cfg: StackConfig) -> Service:
+    """The web console for the example pipelines (docs/console.md); it reaches this stack through the stack's
+    endpoints, which its environment names."""
+    url = f"http://{HOST}:{cfg.ports.console}"
+    return Service(
+        name="console",
+        command=[
+            sys.executable,
+            "-m",
+            "gridpipe_console",
+            *("-f", str(EXAMPLES / "grid.yaml"), "-f", str(EXAMPLES / "rocket.yaml")),
+            *("--host", HOST, "--port", str(cfg.ports.console)),
+        ],
+        ports={"http": cfg.ports.console},
+        probe=probes.http_ok(f"{url}/healthz"),
+        ready_timeout=60,
+        url=f"{url}/",
+        env=cfg.environment(),
+    )
+
+
 def service_urls(cfg: StackConfig) -> dict[str, str]:
     """Where each service answers, for ``gridctl stack status``."""
     return {
@@ -435,6 +461,7 @@ def service_urls(cfg: StackConfig) -> dict[str, str]:
         "seaweedfs": f"{cfg.s3_endpoint} (S3)",
         "flink-jobmanager": cfg.flink_url,
         "prometheus": cfg.prometheus_url,
+        "console": f"http://{HOST}:{cfg.ports.console}/",
     }
 
 
@@ -449,4 +476,5 @@ def plan_services(cfg: StackConfig, inst: Installation, java: Java) -> list[Serv
         _seaweedfs(cfg, inst),
         *_flink(cfg, inst, java),
         _prometheus(cfg, inst),
+        _console(cfg),
     ]

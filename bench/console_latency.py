@@ -1,0 +1,321 @@
+"""Produce -> DOM latency of the web console in a real Chromium, per stage, and the console's CPU per 1,000 alerts/s.
+
+Grid: the generator produces 10,000 readings/s with 0.3 % anomalies into a running grid job; the latency of an alert
+is the moment its row is in the page's DOM (a MutationObserver, the page's own clock, epoch) minus the moment the
+generator created its reading (gridpipe-produced-at header). Rocket: this script produces telemetry stamped with its
+produce time, each message firing one rule. Stages of each alert:
+
+  detect   reading created -> the job raised the alert (AnomalyEvent.detected_at; grid only)
+  kafka    -> the console's consumer had it (alert sink, broker, fetch); for the rocket, detect + kafka together
+  console  -> its WebSocket send (validation, dedup, fan-out, queue)
+  browser  -> its row in the DOM (WebSocket receive, JSON, batching into the next frame, layout)
+
+All clocks are this machine's. Bars (issue 14): grid p99 < 250 ms (SC-002), aim < 150 ms; rocket < 500 ms from
+detection (PRD). CPU: the console process's user+system CPU seconds while it takes about 1,000 alerts/s for
+--cpu-seconds, per 1,000 alerts.
+
+Run with the dev stack up and nothing else busy:  uv run python bench/console_latency.py
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import json
+import os
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import fastavro
+from common import record
+from pipelines import quiet_cluster, remove_bench_data, start, unique
+
+from consoletesting import CHROMIUM_ARGS, ConsoleProcess, chromium, produce, telemetry, wait_until, write_pipeline
+from gridpipe_generator.records import PRODUCED_AT_HEADER
+from gridpipe_generator.run import Generator, GeneratorConfig
+from gridpipe_jobs import flinkrest
+from gridpipe_schemas.catalog import parsed_avro
+from gridpipe_schemas.pipeline import GridPipeline, parse_pipeline
+from gridpipe_schemas.subjects import PipelineKind
+from gridpipe_stack.config import StackConfig
+from jobtesting import grid_document, rocket_document
+
+# Before any page script: when each alert row enters the DOM, and the timing each alert message carried.
+OBSERVER = """
+window.__bench = {dom: {}, timing: {}};
+const Native = window.WebSocket;
+window.WebSocket = class extends Native {
+  constructor(...args) {
+    super(...args);
+    this.addEventListener('message', (event) => {
+      const m = JSON.parse(event.data);
+      if (m.kind === 'alert') window.__bench.timing[m.alert.id] = {
+        kafkaAt: m.kafkaAt, sentAt: m.sentAt, receivedAt: m.alert.receivedAt, detectedAt: m.alert.detectedAt,
+        time: m.alert.time, sensor: m.alert.sensor, original: m.alert.original };
+    });
+  }
+};
+new MutationObserver((records) => {
+  const now = performance.timeOrigin + performance.now();
+  for (const r of records) for (const n of r.addedNodes)
+    if (n.dataset && n.dataset.alertId && !(n.dataset.alertId in window.__bench.dom))
+      window.__bench.dom[n.dataset.alertId] = now;
+}).observe(document, {childList: true, subtree: true});
+"""
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def summary(values: list[float]) -> dict[str, float]:
+    if not values:
+        return {}
+    return {
+        "p50_ms": round(percentile(values, 0.5), 1),
+        "p95_ms": round(percentile(values, 0.95), 1),
+        "p99_ms": round(percentile(values, 0.99), 1),
+        "max_ms": round(max(values), 1),
+    }
+
+
+def _iso_ms(moment: str) -> int:
+    return int(datetime.fromisoformat(moment.replace("Z", "+00:00")).timestamp() * 1000)
+
+
+def _stamp(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+def _cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _drain_produced(stack: StackConfig, topic: str) -> dict[tuple[str, int], float]:
+    """(meter, event time ms) -> the generator's creation time (epoch ms) of every reading on ``topic``."""
+    from confluent_kafka import Consumer
+
+    consumer = Consumer(
+        {"bootstrap.servers": stack.kafka_bootstrap, "group.id": unique("bench"), "auto.offset.reset": "earliest"}
+    )
+    consumer.subscribe([topic])
+    schema = parsed_avro("SensorReading")
+    produced: dict[tuple[str, int], float] = {}
+    idle = 0
+    while idle < 5:
+        batch = consumer.consume(10_000, timeout=1.0)
+        idle = idle + 1 if not batch else 0
+        for message in batch:
+            value = message.value()
+            if message.error() or not value or value[0] != 0:
+                continue
+            reading: Any = fastavro.schemaless_reader(io.BytesIO(value[5:]), schema, None)
+            stamp = reading["timestamp"]
+            millis = int(stamp.timestamp() * 1000) if isinstance(stamp, datetime) else int(stamp)
+            headers: dict[str, Any] = dict(message.headers() or [])
+            produced[(reading["meter_id"], millis)] = int(headers[PRODUCED_AT_HEADER]) / 1000.0
+    consumer.close()
+    return produced
+
+
+def _stages(page: Any, created: dict[str, float]) -> dict[str, Any]:
+    """Per-stage latencies of the alerts whose creation time is known (``created``: alert id -> epoch ms)."""
+    bench = page.evaluate("() => window.__bench")
+    total, detect, kafka, console, browser = [], [], [], [], []
+    for alert_id, dom in bench["dom"].items():
+        timing = bench["timing"].get(alert_id)
+        if alert_id not in created or not timing or timing.get("sentAt") is None:
+            continue
+        born, received, sent = created[alert_id], timing["receivedAt"] * 1000, timing["sentAt"] * 1000
+        total.append(dom - born)
+        if timing.get("detectedAt"):
+            detected = _iso_ms(timing["detectedAt"])
+            detect.append(detected - born)
+            kafka.append(received - detected)
+        else:
+            kafka.append(received - born)
+        console.append(sent - received)
+        browser.append(dom - sent)
+    shares = {
+        name: round(statistics.fmean(values) / statistics.fmean(total), 3)
+        for name, values in (("detect", detect), ("kafka", kafka), ("console", console), ("browser", browser))
+        if values and total
+    }
+    return {
+        "alerts_measured": len(total),
+        **summary(total),
+        "mean_ms": round(statistics.fmean(total), 1) if total else None,
+        "stage_p50_ms": {
+            name: round(percentile(values, 0.5), 1)
+            for name, values in (("detect", detect), ("kafka", kafka), ("console", console), ("browser", browser))
+            if values
+        },
+        "stage_share_of_mean": shares,
+    }
+
+
+@contextlib.contextmanager
+def watched_pipeline(
+    stack: StackConfig, browser: Any, directory: Path, document: dict[str, Any], console_flags: list[str]
+) -> Iterator[tuple[GridPipeline, ConsoleProcess, Any]]:
+    """The pipeline's job running, a console for it, and a page of that console with the OBSERVER installed."""
+    document["spec"]["source"]["startFrom"] = "latest"
+    document["spec"]["flink"] = {}
+    pipeline = parse_pipeline(document)
+    job_id = start(stack, pipeline)
+    name = pipeline.metadata.name
+    console = ConsoleProcess(stack, [write_pipeline(directory, document)], directory / f"{name}.log")
+    console.extra = console_flags
+    console.start()
+    try:
+        wait_until(lambda: console.api("/api/status")["pipelines"][0]["lag"] is not None, 60, "console assigned")
+        page = browser.new_page()
+        page.add_init_script(OBSERVER)
+        page.goto(console.url + "/")
+        page.evaluate("() => window.gridpipeConsole.ready")
+        yield pipeline, console, page
+        page.close()
+    finally:
+        console.stop()
+        flinkrest.cancel(stack.flink_url, job_id)
+        remove_bench_data(stack, [pipeline])
+
+
+def measure_grid(stack: StackConfig, browser: Any, directory: Path, args: argparse.Namespace) -> dict[str, Any]:
+    document = grid_document(unique("bench-console-grid"), fields=["voltage"], threshold=2.5)
+    document["spec"]["source"]["partitions"] = 3
+    flags = ["--max-live-rate", "1000"]  # 30 alerts/s: every one goes out live
+    with watched_pipeline(stack, browser, directory, document, flags) as (pipeline, _, page):
+        cfg = GeneratorConfig(
+            PipelineKind.GRID,
+            stack.kafka_bootstrap,
+            stack.registry_url,
+            pipeline.spec.source.topic,
+            event_rate=args.rate,
+            duration=args.seconds,
+            anomaly_rate=args.anomaly_rate,
+            seed=11,
+            meters=10_000,
+            partitions=3,
+        )
+        print(f"grid: {args.rate:,} readings/s for {args.seconds:.0f} s into a running job, the console open…")
+        produced = Generator(cfg, progress=lambda line: print(line, flush=True)).run(threading.Event())
+        time.sleep(5)
+        print("matching alerts to readings…", flush=True)
+        created_at = _drain_produced(stack, pipeline.spec.source.topic)
+        timings = page.evaluate("() => window.__bench.timing")
+        created = {}
+        for alert_id, timing in timings.items():
+            original = timing.get("original") or {}
+            key = (original.get("meter_id"), _iso_ms(original["timestamp"])) if original.get("timestamp") else None
+            if key in created_at:
+                created[alert_id] = created_at[key]
+        result = _stages(page, created)
+        result["achieved_events_per_second"] = round(produced.achieved_rate)
+        return result
+
+
+def measure_rocket(stack: StackConfig, browser: Any, directory: Path, args: argparse.Namespace) -> dict[str, Any]:
+    document = rocket_document(unique("bench-console-rocket"))
+    with watched_pipeline(stack, browser, directory, document, []) as (pipeline, console, page):
+        print(f"rocket: {args.rocket_alerts} telemetry messages at 10/s, each firing one rule…", flush=True)
+        sent_at: dict[tuple[str, int], float] = {}
+        for i in range(args.rocket_alerts):
+            now = time.time()
+            rocket, stamp = f"Bench-{i % 3}", _stamp(now)
+            # fuelLeakRate 60 fires one rule, fuel_leak (medium)
+            message = telemetry(rocket, float(i), timestamp=stamp, fuelLeakRate=60.0)
+            produce(stack.kafka_bootstrap, pipeline.spec.source.topic, [message])
+            sent_at[(rocket, _iso_ms(stamp))] = now * 1000
+            time.sleep(0.1)
+        time.sleep(3)
+        timings = page.evaluate("() => window.__bench.timing")
+        created = {
+            alert_id: sent_at[(t["sensor"], _iso_ms(t["time"]))]
+            for alert_id, t in timings.items()
+            if (t["sensor"], _iso_ms(t["time"])) in sent_at
+        }
+        result = _stages(page, created)
+
+        print(f"console CPU: about 1,000 alerts/s for {args.cpu_seconds:.0f} s…", flush=True)
+        assert console.process is not None
+        before_cpu, before_alerts = (
+            _cpu_seconds(console.process.pid),
+            console.metric("gridpipe_console_alerts_consumed_total"),
+        )
+        flood = [
+            {**message, "rocketId": f"Cpu-{i % 5}", "missionTime": 1e6 + i, "timestamp": message["timestamp"]}
+            for i in range(int(1000 * args.cpu_seconds))
+        ]
+        for i, m in enumerate(flood):  # distinct event times, so no two alerts share an InfluxDB point
+            m["timestamp"] = (
+                datetime.fromtimestamp(time.time() + i / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+            )
+        started = time.monotonic()
+        produce(stack.kafka_bootstrap, pipeline.spec.source.topic, flood, per_second=1000)
+        wait_until(
+            lambda: console.metric("gridpipe_console_alerts_consumed_total") - before_alerts >= len(flood),
+            120,
+            "flood consumed",
+        )
+        elapsed = time.monotonic() - started
+        cpu = _cpu_seconds(console.process.pid) - before_cpu
+        consumed = console.metric("gridpipe_console_alerts_consumed_total") - before_alerts
+        result["cpu"] = {
+            "alerts": int(consumed),
+            "seconds": round(elapsed, 1),
+            "alerts_per_second": round(consumed / elapsed),
+            "cpu_seconds": round(cpu, 2),
+            "cpu_seconds_per_1000_alerts": round(cpu / consumed * 1000, 3),
+            "share_of_one_core_at_1000_alerts_per_second": round(cpu / consumed * 1000, 3),
+        }
+        return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rate", type=int, default=10_000, help="grid readings per second")
+    parser.add_argument("--seconds", type=float, default=90.0, help="how long the grid load runs")
+    parser.add_argument("--anomaly-rate", type=float, default=0.003)
+    parser.add_argument("--rocket-alerts", type=int, default=300)
+    parser.add_argument("--cpu-seconds", type=float, default=10.0)
+    args = parser.parse_args()
+    stack = StackConfig.from_env()
+    cancelled = quiet_cluster(stack)
+    directory = Path(tempfile.mkdtemp(prefix="bench-console-"))
+    with chromium() as browser:
+        grid = measure_grid(stack, browser, directory, args)
+        print(json.dumps(grid, indent=2), flush=True)
+        rocket = measure_rocket(stack, browser, directory, args)
+    record(
+        "console-latency",
+        {
+            "grid": {
+                **grid,
+                "target_events_per_second": args.rate,
+                "anomaly_rate": args.anomaly_rate,
+                "bar_p99_ms": 250,
+                "aim_p99_ms": 150,
+            },
+            "rocket": {**rocket, "bar_ms_from_detection": 500},
+            "measured_from": "the reading's creation (grid: gridpipe-produced-at; rocket: produce time) to the row in "
+            "the DOM (MutationObserver); stages from AnomalyEvent.detected_at, the console's receive and send stamps",
+            "browser": f"Debian chromium, headless ({' '.join(CHROMIUM_ARGS)})",
+            "jobs_cancelled_first": cancelled,
+            "python": sys.version.split()[0],
+        },
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,78 @@
+// Critical-alert alarm (Web Audio) and screen flash.
+
+const MUTE_KEY = 'gridpipe.muted';
+const MIN_GAP_MS = 1000;
+
+let ctx = null;
+let muted = false;
+let lastAlarm = 0;
+let flashTimer = null;
+
+function readMuted() {
+  try { return localStorage.getItem(MUTE_KEY) === '1'; } catch { return false; }
+}
+
+function writeMuted(value) {
+  try { localStorage.setItem(MUTE_KEY, value ? '1' : '0'); } catch { /* private mode */ }
+}
+
+function showMuted(button) {
+  button.setAttribute('aria-pressed', String(muted));
+  button.textContent = muted ? 'Alarm muted' : 'Mute alarm';
+}
+
+function syncEnableButton(button) {
+  button.hidden = !ctx || ctx.state !== 'suspended';
+}
+
+function resume() {
+  // Browsers only allow resuming during a user gesture.
+  const activation = navigator.userActivation;
+  if (activation && !activation.isActive) return;
+  if (ctx && ctx.state === 'suspended') ctx.resume().catch(() => {});
+}
+
+export function initSound(muteButton, enableButton) {
+  muted = readMuted();
+  showMuted(muteButton);
+  muteButton.addEventListener('click', () => {
+    muted = !muted;
+    writeMuted(muted);
+    showMuted(muteButton);
+    resume();
+  });
+  try { ctx = new AudioContext(); } catch { ctx = null; }
+  if (ctx) ctx.addEventListener('statechange', () => syncEnableButton(enableButton));
+  syncEnableButton(enableButton);
+  enableButton.addEventListener('click', resume);
+  // Any user gesture may unlock audio.
+  document.addEventListener('pointerdown', resume, { once: true });
+}
+
+export function alarm() {
+  const now = performance.now();
+  if (muted || !ctx || now - lastAlarm < MIN_GAP_MS) return;
+  lastAlarm = now;
+  const osc = ctx.createOscillator();
+  const gain = ctx.createGain();
+  const t = ctx.currentTime;
+  osc.type = 'square';
+  osc.frequency.setValueAtTime(880, t);
+  osc.frequency.setValueAtTime(660, t + 0.2);
+  gain.gain.setValueAtTime(0.0001, t);
+  gain.gain.exponentialRampToValueAtTime(0.15, t + 0.02);
+  gain.gain.setValueAtTime(0.15, t + 0.35);
+  gain.gain.exponentialRampToValueAtTime(0.0001, t + 0.4);
+  osc.connect(gain).connect(ctx.destination);
+  osc.start(t);
+  osc.stop(t + 0.4);
+}
+
+export function flash() {
+  const body = document.body;
+  body.classList.remove('flash');
+  void body.offsetWidth; // restart the CSS animation
+  body.classList.add('flash');
+  clearTimeout(flashTimer);
+  flashTimer = setTimeout(() => body.classList.remove('flash'), 1000);
+}
