@@ -100,6 +100,7 @@ def test_status_lists_every_service_running(local_stack: StackConfig) -> None:
             "flink-jobmanager",
             "flink-taskmanager",
             "prometheus",
+            "console",
         )
     }
 
