@@ -179,6 +179,20 @@ def test_filters_choose_pipelines_and_minimum_level() -> None:
     assert asyncio.run(scenario()) == ["2"]
 
 
+def test_a_browser_that_subscribes_late_gets_the_recent_alerts_it_wants() -> None:
+    async def scenario() -> list[str]:
+        hub = Hub(max_live_rate=100, queue_size=100)
+        hub.publish(alert("1", "a", "low"), now=1.0)
+        hub.publish(alert("2", "a", "critical"), now=1.0)
+        hub.publish(alert("3", "b", "critical"), now=1.0)
+        browser, drain = collect(hub)
+        browser.subscription, _ = parse_subscription('{"kind": "subscribe", "pipelines": ["a"]}', {"a", "b"})
+        hub.replay(browser)
+        return [m["alert"]["id"] for m in drain()]
+
+    assert asyncio.run(scenario()) == ["1", "2"]
+
+
 @pytest.mark.parametrize(
     ("text", "problem"),
     [

@@ -286,6 +286,7 @@ class Console:
                         "minLevel": subscription.min_level,
                     }
                 )
+                self.hub.replay(browser)
         finally:
             self.hub.disconnect(browser)
             sender.cancel()

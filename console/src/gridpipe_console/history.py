@@ -20,7 +20,7 @@ from gridpipe_console.settings import PipelineView
 from gridpipe_schemas.endpoints import InfluxSettings
 
 MEASUREMENTS = ("grid_anomaly", "rocket_anomaly")
-QUERY_TIMEOUT_SECONDS = 10.0
+QUERY_TIMEOUT_SECONDS = 30.0  # a day of a flooding pipeline, pivoted, on a busy 2-core machine
 # range() stops at now() unless told: an alert whose event time is ahead of this clock would be hidden.
 OPEN_END = "2100-01-01T00:00:00Z"
 

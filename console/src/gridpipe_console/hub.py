@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections import OrderedDict, defaultdict
+from collections import OrderedDict, defaultdict, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,6 +20,7 @@ from gridpipe_console import metrics
 from gridpipe_console.alerts import LEVELS, Alert, level_rank, summary_text
 
 Message = dict[str, Any]
+RECENT_REPLAY = 200  # alerts a (re)subscribing browser is sent at once
 
 
 class RecentIds:
@@ -98,11 +99,14 @@ class _Second:
 class Hub:
     """Deduplicates, rate-limits per pipeline and fans out to every browser whose filters want the alert."""
 
-    def __init__(self, max_live_rate: int, queue_size: int, dedup_capacity: int = 100_000) -> None:
+    def __init__(
+        self, max_live_rate: int, queue_size: int, dedup_capacity: int = 100_000, replay: int = RECENT_REPLAY
+    ) -> None:
         self.max_live_rate = max_live_rate
         self.queue_size = queue_size
         self.browsers: set[Browser] = set()
         self._seen = RecentIds(dedup_capacity)
+        self._recent: deque[Alert] = deque(maxlen=replay)
         self._second = int(time.time())
         self._sent_this_second: dict[str, int] = defaultdict(int)
         self._held: dict[str, _Second] = {}
@@ -125,6 +129,7 @@ class Hub:
             return
         for listener in self.listeners:
             listener(alert)
+        self._recent.append(alert)
         self.tick(now)
         pipeline = alert["pipeline"]
         if self._sent_this_second[pipeline] >= self.max_live_rate:
@@ -135,6 +140,14 @@ class Hub:
         for browser in self.browsers:
             if browser.subscription.wants(pipeline, alert["level"]):
                 browser.offer(message, kafka_time)
+
+    def replay(self, browser: Browser) -> None:
+        """The latest alerts its filters want, to a browser that (re)subscribes: alerts this console took from Kafka
+        before the browser was connected (after a restart, say) reach it without a history query. The page drops
+        the ids it already shows."""
+        wanted = [a for a in self._recent if browser.subscription.wants(a["pipeline"], a["level"])]
+        for alert in wanted[-self.queue_size // 2 :]:
+            browser.offer({"kind": "alert", "alert": alert, "replayed": True})
 
     def _hold(self, alert: Alert) -> None:
         held = self._held.setdefault(alert["pipeline"], _Second(alert["profile"]))
