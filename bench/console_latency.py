@@ -298,7 +298,7 @@ def main() -> None:
         print(json.dumps(grid, indent=2), flush=True)
         rocket = measure_rocket(stack, browser, directory, args)
     record(
-        "console-latency",
+        "console-latency" if args.rate == 10_000 else f"console-latency-grid-{args.rate}",
         {
             "grid": {
                 **grid,
