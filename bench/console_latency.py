@@ -289,16 +289,19 @@ def main() -> None:
     parser.add_argument("--anomaly-rate", type=float, default=0.003)
     parser.add_argument("--rocket-alerts", type=int, default=300)
     parser.add_argument("--cpu-seconds", type=float, default=10.0)
+    parser.add_argument("--rocket-only", action="store_true", help="skip the grid run (recorded apart)")
     args = parser.parse_args()
     stack = StackConfig.from_env()
     cancelled = quiet_cluster(stack)
     directory = Path(tempfile.mkdtemp(prefix="bench-console-"))
     with chromium() as browser:
-        grid = measure_grid(stack, browser, directory, args)
+        grid = {} if args.rocket_only else measure_grid(stack, browser, directory, args)
         print(json.dumps(grid, indent=2), flush=True)
         rocket = measure_rocket(stack, browser, directory, args)
     record(
-        "console-latency" if args.rate == 10_000 else f"console-latency-grid-{args.rate}",
+        "console-latency-rocket"
+        if args.rocket_only
+        else ("console-latency" if args.rate == 10_000 else f"console-latency-grid-{args.rate}"),
         {
             "grid": {
                 **grid,

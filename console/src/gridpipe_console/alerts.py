@@ -8,10 +8,14 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
 from datetime import UTC, datetime
+from functools import cache
 from typing import Any
 
-from gridpipe_schemas.catalog import json_validator
+import fastjsonschema
+
+from gridpipe_schemas.catalog import json_schema
 
 LEVELS = ("low", "medium", "high", "critical")
 # Grid severities map onto the PRD's four colours in order: yellow, orange, red, purple.
@@ -103,6 +107,13 @@ def from_grid_event(event: dict[str, Any]) -> Alert:
     }
 
 
+@cache
+def _anomaly_alert_validator() -> Callable[[Any], Any]:
+    """The AnomalyAlert JSON Schema compiled to Python: about 20 times faster than interpreting it with jsonschema,
+    which was most of the console's CPU per alert (docs/console.md, Figures)."""
+    return fastjsonschema.compile(json_schema("AnomalyAlert").parsed)
+
+
 def from_rocket_message(value: bytes, pipeline: str) -> Alert:
     """An AnomalyAlert JSON message, validated against its JSON Schema."""
     try:
@@ -111,10 +122,11 @@ def from_rocket_message(value: bytes, pipeline: str) -> Alert:
         raise InvalidAlert("not-json", str(bad)) from bad
     if not isinstance(message, dict):
         raise InvalidAlert("not-an-object", type(message).__name__)
-    error = next(iter(json_validator("AnomalyAlert").iter_errors(message)), None)
-    if error is not None:
-        where = "/".join(str(p) for p in error.absolute_path) or "(message)"
-        raise InvalidAlert(f"schema:{where}", error.message[:200])
+    try:
+        _anomaly_alert_validator()(message)
+    except fastjsonschema.JsonSchemaValueException as error:
+        where = "/".join(str(p) for p in error.path[1:]) or "(message)"
+        raise InvalidAlert(f"schema:{where}", str(error.message)[:200]) from error
     return {
         "id": message["alertId"],
         "pipeline": pipeline,
