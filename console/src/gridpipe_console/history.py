@@ -112,6 +112,15 @@ def parse_csv(text: str) -> list[dict[str, str]]:
     return rows
 
 
+def _by_bucket(pipelines: Iterable[PipelineView]) -> dict[str, list[PipelineView]]:
+    """The pipelines that keep history, by the InfluxDB bucket they write: one query per bucket."""
+    by_bucket: dict[str, list[PipelineView]] = defaultdict(list)
+    for view in pipelines:
+        if view.influx_bucket:
+            by_bucket[view.influx_bucket].append(view)
+    return by_bucket
+
+
 class History:
     def __init__(self, influx: InfluxSettings | None, retention_hours: float, client: httpx.AsyncClient) -> None:
         self.influx = influx
@@ -139,12 +148,8 @@ class History:
 
     async def alerts(self, query: HistoryQuery) -> tuple[list[Alert], datetime | None]:
         """Newest first, at most ``limit``, and the ``until`` of the next (older) page, if there may be one."""
-        by_bucket: dict[str, list[PipelineView]] = defaultdict(list)
-        for view in query.pipelines:
-            if view.influx_bucket:
-                by_bucket[view.influx_bucket].append(view)
         found: list[Alert] = []
-        for bucket, views in by_bucket.items():
+        for bucket, views in _by_bucket(query.pipelines).items():
             rows = await self._query(
                 alerts_flux(bucket, HistoryQuery(**{**query.__dict__, "pipelines": views}), self.retention)
             )
@@ -161,12 +166,8 @@ class History:
 
     async def counts(self, pipelines: tuple[PipelineView, ...]) -> dict[str, dict[str, int]]:
         """Alerts per pipeline and severity over the retention period."""
-        by_bucket: dict[str, list[PipelineView]] = defaultdict(list)
-        for view in pipelines:
-            if view.influx_bucket:
-                by_bucket[view.influx_bucket].append(view)
         counts: dict[str, dict[str, int]] = {p.name: {} for p in pipelines}
-        for bucket, views in by_bucket.items():
+        for bucket, views in _by_bucket(pipelines).items():
             for row in await self._query(counts_flux(bucket, views, self.retention)):
                 if row.get("pipeline") in counts and row.get("_value"):
                     counts[row["pipeline"]][row.get("severity", "")] = int(row["_value"])
