@@ -220,6 +220,16 @@ def test_flux_keeps_user_input_in_strings() -> None:
     ]
 
 
+def test_flux_filters_are_ones_influxdb_pushes_down_to_its_index() -> None:
+    views = tuple(PipelineView(name=n, profile="grid", topic="t", influx_bucket="b") for n in ("p2", "p1"))
+    paris = datetime(2026, 12, 1, 6, 0, tzinfo=datetime.fromisoformat("2026-12-01T06:00:00+01:00").tzinfo)
+    flux = alerts_flux("b", HistoryQuery(views, min_level="critical", until=paris), retention(24))
+    assert "contains(" not in flux
+    assert '(r.pipeline == "p1" or r.pipeline == "p2")' in flux
+    assert '(r.severity == "CRITICAL" or r.severity == "critical")' in flux
+    assert "stop: 2026-12-01T05:00:00.000000Z" in flux  # an offset time is asked in UTC
+
+
 def retention(hours: float) -> Any:
     from datetime import timedelta
 

@@ -129,12 +129,13 @@ class ConsoleProcess:
                 self.process.wait(5)
 
     def api(self, path: str, **params: Any) -> Any:
-        response = httpx.get(f"{self.url}{path}", params=params, timeout=15)
+        # Longer than the console's own 30 s InfluxDB timeout, so a slow history query shows as its 503, not as ours.
+        response = httpx.get(f"{self.url}{path}", params=params, timeout=45)
         response.raise_for_status()
         return response.json()
 
     def metric(self, name: str, **labels: str) -> float:
-        text = httpx.get(f"{self.url}/metrics", timeout=5).text
+        text = httpx.get(f"{self.url}/metrics", timeout=15).text
         wanted = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
         total = 0.0
         for line in text.splitlines():
