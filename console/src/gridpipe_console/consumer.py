@@ -18,7 +18,7 @@ from typing import Any
 
 from gridpipe_console import metrics
 from gridpipe_console.alerts import Alert, InvalidAlert, from_grid_event, from_rocket_message
-from gridpipe_console.settings import ConsoleSettings, PipelineView
+from gridpipe_console.settings import ConsoleSettings, Pipelines, PipelineView
 from gridpipe_schemas.catalog import avro
 
 log = logging.getLogger("gridpipe.console")
@@ -57,6 +57,28 @@ def _grid_decoder(registry_url: str, topic: str) -> Callable[[bytes], Alert]:
     return decode
 
 
+class FollowedTopics:
+    """The topics one consumer reads, following today's pipelines (on Kubernetes they come and go)."""
+
+    def __init__(self, pipelines: Pipelines, topic_of: Callable[[PipelineView], str | None]) -> None:
+        self.pipelines = pipelines
+        self.topic_of = topic_of
+        self.by_topic: dict[str, PipelineView] = {}
+        self._version = -1
+
+    def refresh(self, consumer: Any) -> bool:
+        """Subscribe to the topics of today's pipelines; True when they changed."""
+        if self.pipelines.version == self._version:
+            return False
+        self._version = self.pipelines.version
+        self.by_topic = {topic: p for p in self.pipelines.all() if (topic := self.topic_of(p))}
+        if self.by_topic:
+            consumer.subscribe(sorted(self.by_topic))
+        else:
+            consumer.unsubscribe()
+        return True
+
+
 class AlertConsumer(threading.Thread):
     """Reads every pipeline's anomalies topic in one consumer group and delivers valid alerts."""
 
@@ -67,8 +89,7 @@ class AlertConsumer(threading.Thread):
         self.health = KafkaHealth()
         self.stopping = threading.Event()
         self._logged: set[tuple[str, str]] = set()
-        self._by_topic: dict[str, PipelineView] = {}
-        self._version = -1
+        self.topics = FollowedTopics(settings.pipelines, lambda p: p.topic)
         self._decoders: dict[str, Callable[[bytes], Alert]] = {}
 
     def _decoder(self, view: PipelineView) -> Callable[[bytes], Alert]:
@@ -98,11 +119,12 @@ class AlertConsumer(threading.Thread):
         next_status = 0.0
         try:
             while not self.stopping.is_set():
-                self._follow_pipelines(consumer)
+                if self.topics.refresh(consumer):
+                    self._decoders.clear()
                 if time.monotonic() >= next_status:
                     self._check(consumer)
                     next_status = time.monotonic() + STATUS_EVERY_SECONDS
-                if not self._by_topic:
+                if not self.topics.by_topic:
                     self.stopping.wait(POLL_SECONDS)
                     continue
                 message = consumer.poll(POLL_SECONDS)
@@ -111,24 +133,11 @@ class AlertConsumer(threading.Thread):
         finally:
             consumer.close()
 
-    def _follow_pipelines(self, consumer: Any) -> None:
-        """Subscribe to the anomalies topics of today's pipelines (on Kubernetes they come and go)."""
-        pipelines = self.settings.pipelines
-        if pipelines.version == self._version:
-            return
-        self._version = pipelines.version
-        self._by_topic = {p.topic: p for p in pipelines.all()}
-        self._decoders.clear()
-        if self._by_topic:
-            consumer.subscribe(sorted(self._by_topic))
-        else:
-            consumer.unsubscribe()
-
     def _handle(self, message: Any) -> None:
         if message.error():
             self.health.error = str(message.error())
             return
-        view = self._by_topic.get(message.topic())
+        view = self.topics.by_topic.get(message.topic())
         if view is None:
             return
         try:
@@ -176,7 +185,7 @@ class AlertConsumer(threading.Thread):
             for tp in assigned:
                 _, high = consumer.get_watermark_offsets(TopicPartition(tp.topic, tp.partition), timeout=1.0)
                 position = positions.get((tp.topic, tp.partition), -1)
-                view = self._by_topic.get(tp.topic)
+                view = self.topics.by_topic.get(tp.topic)
                 if view is None:
                     continue
                 name = view.name
@@ -207,19 +216,7 @@ class TelemetryConsumer(threading.Thread):
         self.settings = settings
         self.telemetry = telemetry
         self.stopping = threading.Event()
-        self._by_topic: dict[str, PipelineView] = {}
-        self._version = -1
-
-    def _follow_pipelines(self, consumer: Any) -> None:
-        pipelines = self.settings.pipelines
-        if pipelines.version == self._version:
-            return
-        self._version = pipelines.version
-        self._by_topic = {p.source_topic: p for p in pipelines.all() if p.profile == "rocket" and p.source_topic}
-        if self._by_topic:
-            consumer.subscribe(sorted(self._by_topic))
-        else:
-            consumer.unsubscribe()
+        self.topics = FollowedTopics(settings.pipelines, lambda p: p.source_topic if p.profile == "rocket" else None)
 
     def run(self) -> None:
         from confluent_kafka import Consumer
@@ -236,14 +233,14 @@ class TelemetryConsumer(threading.Thread):
         )
         try:
             while not self.stopping.is_set():
-                self._follow_pipelines(consumer)
-                if not self._by_topic:
+                self.topics.refresh(consumer)
+                if not self.topics.by_topic:
                     self.stopping.wait(POLL_SECONDS)
                     continue
                 message = consumer.poll(POLL_SECONDS)
                 if message is None or message.error():
                     continue
-                view, value = self._by_topic.get(message.topic() or ""), message.value()
+                view, value = self.topics.by_topic.get(message.topic() or ""), message.value()
                 if view is not None and value is not None:
                     self._keep(view.name, value)
         finally:
