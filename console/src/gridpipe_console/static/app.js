@@ -72,15 +72,19 @@ function renderPipelineFilter() {
   fieldset.replaceChildren(el('legend', null, 'Pipelines'), ...state.pipelines.map(pipelineCheckbox));
 }
 
-function addPipelines(names) {
-  let added = false;
-  for (const name of names) {
-    if (typeof name !== 'string' || state.pipelines.includes(name)) continue;
-    state.pipelines.push(name);
-    state.selected.add(name);
-    added = true;
-  }
-  if (added) renderPipelineFilter();
+// The console's pipelines as it knows them now (on Kubernetes they come and go): a new one is shown and
+// selected, a deleted one disappears. Returns whether anything changed.
+function syncPipelines(names) {
+  const known = names.filter((name) => typeof name === 'string');
+  const gone = state.pipelines.filter((name) => !known.includes(name));
+  const added = known.filter((name) => !state.pipelines.includes(name));
+  if (!gone.length && !added.length) return false;
+  for (const name of gone) state.selected.delete(name);
+  for (const name of added) state.selected.add(name);
+  state.pipelines = state.pipelines.filter((name) => known.includes(name)).concat(added);
+  if (!state.selected.size) for (const name of state.pipelines) state.selected.add(name); // one was chosen; it went
+  renderPipelineFilter();
+  return true;
 }
 
 function onPipelineToggle(box) {
@@ -210,7 +214,7 @@ function onSocketMessage(msg) {
     case 'skipped': live.addSkipped(msg); break;
     case 'subscribed': showSubscription(msg); resolveReady(); break;
     case 'hello':
-      if (Array.isArray(msg.pipelines)) addPipelines(msg.pipelines);
+      if (Array.isArray(msg.pipelines) && syncPipelines(msg.pipelines)) subscribe();
       if (msg.maxLiveRate) $('#live-note').textContent = `summarised above ${text(msg.maxLiveRate)}/s per pipeline`;
       break;
     case 'error': live.addNotice(`server: ${text(msg.message)}`); break;
@@ -251,7 +255,9 @@ async function refreshCounts() {
 
 async function refreshStatus() {
   try {
-    renderStatus($('#status'), await getJSON('/api/status'));
+    const status = await getJSON('/api/status');
+    renderStatus($('#status'), status);
+    if (Array.isArray(status.pipelines) && syncPipelines(status.pipelines.map((p) => p.name))) subscribe();
   } catch (err) {
     renderStatusError($('#status'), err.message);
   }
@@ -286,7 +292,7 @@ async function main() {
   poll(refreshStatus, 5000);
   poll(refreshTelemetry, 1000);
   const pipelines = await loadPipelines();
-  addPipelines(pipelines.map((p) => p.name));
+  syncPipelines(pipelines.map((p) => p.name));
   renderPipelineFilter();
   historyList.reload();
   socket = openSocket({ onOpen: onSocketOpen, onMessage: onSocketMessage, onState: showConnection });
