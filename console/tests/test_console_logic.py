@@ -119,6 +119,22 @@ def test_influx_point_becomes_the_same_alert_shape() -> None:
     assert shown["window"] == {"mean": 230.0, "stddev": 10.0, "count": 120.0, "lengthMs": 300000.0}
 
 
+def test_a_rocket_alert_from_history_has_the_description_the_job_wrote() -> None:
+    live = from_rocket_message(json.dumps(example("AnomalyAlert")).encode(), "rocket-demo")
+    row = {
+        "_time": "2026-12-01T05:00:00.123Z",
+        "_measurement": "rocket_anomaly",
+        "pipeline": "rocket-demo",
+        "sensor_id": live["sensor"],
+        "anomaly_type": live["type"],
+        "severity": live["severity"],
+        "parameter": live["quantity"],
+        "value": "1",
+        "alert_id": "a-2",
+    }
+    assert from_influx_row(row)["description"] == live["description"]
+
+
 def collect(hub: Hub) -> tuple[Browser, Callable[[], list[dict[str, Any]]]]:
     browser = hub.connect()
 

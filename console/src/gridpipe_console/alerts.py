@@ -16,6 +16,7 @@ from typing import Any
 import fastjsonschema
 
 from gridpipe_schemas.catalog import json_schema
+from gridpipe_schemas.pipeline import rocket_alert_description
 
 LEVELS = ("low", "medium", "high", "critical")
 # Grid severities map onto the PRD's four colours in order: yellow, orange, red, purple.
@@ -182,7 +183,9 @@ def from_influx_row(row: dict[str, str]) -> Alert:
         "sensor": row.get("sensor_id", ""),
         "quantity": row.get("field" if profile == "grid" else "parameter") or None,
         "value": number("value"),
-        "description": "",
+        "description": ""
+        if profile == "grid"
+        else rocket_alert_description(row.get("parameter", ""), row.get("anomaly_type", "")),
         "original": original,
         "detectedAt": None,
     }

@@ -172,6 +172,23 @@ class EquipmentFailure(Model):
     enabled: Annotated[bool, FOR_THE_JOB] = True
 
 
+# How an alert of each rocket anomaly type names it (the PRD's words).
+ROCKET_ANOMALY_LABELS = {
+    "engine_underperformance": "Engine Underperformance",
+    "fuel_leak": "Fuel System Leak",
+    "sensor_malfunction": "Sensor Malfunction",
+    "guidance_failure": "Guidance System Failure",
+    "thermal_anomaly": "Thermal Anomaly",
+    "engine_shutdown": "Engine Shutdown",
+    "multiple_anomalies": "Multiple Concurrent Issues",
+}
+
+
+def rocket_alert_description(parameter: str, anomaly_type: str) -> str:
+    """An AnomalyAlert's ``description``: the job writes it, alert history (which stores the parts) rebuilds it."""
+    return f"{parameter} anomaly: {ROCKET_ANOMALY_LABELS.get(anomaly_type, anomaly_type)}"
+
+
 class RocketRule(Model):
     CEL_RULES = (CelRule("self.min <= self.max", "min must not be greater than max"),)
     parameter: Annotated[RocketParameter, FOR_THE_JOB]

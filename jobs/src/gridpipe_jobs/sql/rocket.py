@@ -20,17 +20,8 @@ from gridpipe_jobs.sql.common import (
     name_uuid,
 )
 from gridpipe_jobs.sql.text import Column, create_view, literal, number, quoted, same, select, union_all
-from gridpipe_schemas.pipeline import GridPipeline, RocketRule
+from gridpipe_schemas.pipeline import GridPipeline, RocketRule, rocket_alert_description
 
-RULE_LABELS = {
-    "engine_underperformance": "Engine Underperformance",
-    "fuel_leak": "Fuel System Leak",
-    "sensor_malfunction": "Sensor Malfunction",
-    "guidance_failure": "Guidance System Failure",
-    "thermal_anomaly": "Thermal Anomaly",
-    "engine_shutdown": "Engine Shutdown",
-    "multiple_anomalies": "Multiple Concurrent Issues",
-}
 # DECODE_TELEMETRY's fields of a well-formed message (DecodeTelemetry.RESULT, after reason and the error).
 TELEMETRY = (
     Column("rocketId", "STRING"),
@@ -183,7 +174,7 @@ def severity_sql(rule: RocketRule, total: str) -> str:
 def _alerts(pipeline: str, rule: RocketRule) -> str:
     """The alerts of one rule: its messages where it fires."""
     parameter = literal(rule.parameter)
-    description = f"{rule.parameter} anomaly: {RULE_LABELS[rule.anomaly_type]}"
+    description = rocket_alert_description(rule.parameter, rule.anomaly_type)
     alert = {
         "key": "CAST(rocketId AS BYTES)",
         "alertId": name_uuid(pipeline, "rocketId", "`timestamp`", "CAST(missionTime AS STRING)", parameter),
