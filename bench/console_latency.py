@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import io
+import itertools
 import json
 import os
 import statistics
@@ -30,6 +31,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -40,7 +42,7 @@ from pipelines import quiet_cluster, remove_bench_data, start, unique
 
 from consoletesting import CHROMIUM_ARGS, ConsoleProcess, chromium, produce, telemetry, wait_until, write_pipeline
 from gridpipe_generator.records import PRODUCED_AT_HEADER
-from gridpipe_generator.run import Generator, GeneratorConfig
+from gridpipe_generator.run import Generator, GeneratorConfig, build_stream
 from gridpipe_jobs import flinkrest
 from gridpipe_schemas.catalog import parsed_avro
 from gridpipe_schemas.pipeline import GridPipeline, parse_pipeline
@@ -101,6 +103,18 @@ def _cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def _page_metrics(cdp: Any) -> dict[str, float]:
+    """Chromium's cumulative main-thread timings of the page (seconds), from the DevTools protocol."""
+    return {m["name"]: m["value"] for m in cdp.send("Performance.getMetrics")["metrics"]}
+
+
+def _cpu_times() -> tuple[int, int]:
+    """(busy, total) jiffies of the whole machine since boot."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + fields[4]  # idle + iowait
+    return sum(fields) - idle, sum(fields)
+
+
 def _drain_produced(stack: StackConfig, topic: str) -> dict[tuple[str, int], float]:
     """(meter, event time ms) -> the generator's creation time (epoch ms) of every reading on ``topic``."""
     from confluent_kafka import Consumer
@@ -131,13 +145,14 @@ def _drain_produced(stack: StackConfig, topic: str) -> dict[tuple[str, int], flo
 def _stages(page: Any, created: dict[str, float]) -> dict[str, Any]:
     """Per-stage latencies of the alerts whose creation time is known (``created``: alert id -> epoch ms)."""
     bench = page.evaluate("() => window.__bench")
-    total, detect, kafka, console, browser = [], [], [], [], []
+    total, to_send, detect, kafka, console, browser = [], [], [], [], [], []
     for alert_id, dom in bench["dom"].items():
         timing = bench["timing"].get(alert_id)
         if alert_id not in created or not timing or timing.get("sentAt") is None:
             continue
         born, received, sent = created[alert_id], timing["receivedAt"] * 1000, timing["sentAt"] * 1000
         total.append(dom - born)
+        to_send.append(sent - born)
         if timing.get("detectedAt"):
             detected = _iso_ms(timing["detectedAt"])
             detect.append(detected - born)
@@ -151,15 +166,15 @@ def _stages(page: Any, created: dict[str, float]) -> dict[str, Any]:
         for name, values in (("detect", detect), ("kafka", kafka), ("console", console), ("browser", browser))
         if values and total
     }
+    stages = (("detect", detect), ("kafka", kafka), ("console", console), ("browser", browser))
     return {
         "alerts_measured": len(total),
         **summary(total),
         "mean_ms": round(statistics.fmean(total), 1) if total else None,
-        "stage_p50_ms": {
-            name: round(percentile(values, 0.5), 1)
-            for name, values in (("detect", detect), ("kafka", kafka), ("console", console), ("browser", browser))
-            if values
-        },
+        # Everything before the browser: what a page on another machine would wait for, less the network.
+        "to_websocket_send": summary(to_send),
+        "stage_p50_ms": {name: round(percentile(values, 0.5), 1) for name, values in stages if values},
+        "stage_p99_ms": {name: round(percentile(values, 0.99), 1) for name, values in stages if values},
         "stage_share_of_mean": shares,
     }
 
@@ -209,7 +224,23 @@ def measure_grid(stack: StackConfig, browser: Any, directory: Path, args: argpar
             partitions=3,
         )
         print(f"grid: {args.rate:,} readings/s for {args.seconds:.0f} s into a running job, the console open…")
-        produced = Generator(cfg, progress=lambda line: print(line, flush=True)).run(threading.Event())
+        cdp = page.context.new_cdp_session(page)
+        cdp.send("Performance.enable")
+        page_before = _page_metrics(cdp)
+        busy_before, total_before = _cpu_times()
+        if args.live_generator:
+            steady_from_ms = (time.time() + args.warmup) * 1000
+            achieved = (
+                Generator(cfg, progress=lambda line: print(line, flush=True)).run(threading.Event()).achieved_rate
+            )
+        else:
+            start_at = _encode_ahead(cfg)
+            busy_before, total_before = _cpu_times()
+            page_before = _page_metrics(cdp)
+            steady_from_ms = (start_at + args.warmup) * 1000
+            achieved = _replay_paced(cfg, start_at)
+        busy_after, total_after = _cpu_times()
+        page_after = _page_metrics(cdp)
         time.sleep(5)
         print("matching alerts to readings…", flush=True)
         created_at = _drain_produced(stack, pipeline.spec.source.topic)
@@ -218,11 +249,71 @@ def measure_grid(stack: StackConfig, browser: Any, directory: Path, args: argpar
         for alert_id, timing in timings.items():
             original = timing.get("original") or {}
             key = (original.get("meter_id"), _iso_ms(original["timestamp"])) if original.get("timestamp") else None
-            if key in created_at:
+            if key in created_at and created_at[key] >= steady_from_ms:
                 created[alert_id] = created_at[key]
         result = _stages(page, created)
-        result["achieved_events_per_second"] = round(produced.achieved_rate)
+        result["achieved_events_per_second"] = round(achieved)
+        seconds = max(1e-9, page_after["Timestamp"] - page_before["Timestamp"])
+        result["page_main_thread_share"] = {
+            name: round((page_after[name] - page_before[name]) / seconds, 3)
+            for name in ("TaskDuration", "ScriptDuration", "LayoutDuration", "RecalcStyleDuration")
+        }
+        result["machine_cpu_busy_share"] = round((busy_after - busy_before) / max(1, total_after - total_before), 3)
+        result["load"] = "the generator, live" if args.live_generator else "pre-encoded readings, paced"
         return result
+
+
+_ENCODED: list[Any] = []
+
+
+def _encode_ahead(cfg: GeneratorConfig) -> float:
+    """Encode the run's readings before it starts, so producing them costs the machine little; their event times are
+    the wall-clock moments they will be sent. Returns that start time (epoch seconds)."""
+    ids = Generator(cfg).preflight()
+    total = int(cfg.event_rate * (cfg.duration or 0))
+    sample = 20_000
+    began = time.monotonic()
+    list(itertools.islice(build_stream(replace(cfg, start_ms=0), *ids), sample))
+    per_record = (time.monotonic() - began) / sample
+    start_at = time.time() + per_record * total * 1.5 + 5.0
+    print(f"encoding {total:,} readings ahead (about {per_record * total:.0f} s)…", flush=True)
+    _ENCODED[:] = itertools.islice(build_stream(replace(cfg, start_ms=int(start_at * 1000)), *ids), total)
+    return start_at
+
+
+def _replay_paced(cfg: GeneratorConfig, start_at: float) -> float:
+    """Produce the encoded readings at the configured rate from ``start_at``, each stamped when it is sent."""
+    from confluent_kafka import Producer
+
+    producer = Producer(
+        {
+            "bootstrap.servers": cfg.bootstrap,
+            "linger.ms": cfg.linger_ms,
+            "compression.type": "lz4",
+            "queue.buffering.max.messages": 1_000_000,
+            "log_level": 3,
+        }
+    )
+    time.sleep(max(0.0, start_at - time.time()))
+    records, rate, sent = _ENCODED, cfg.event_rate, 0
+    produce, topic = producer.produce, cfg.topic
+    began = next_report = time.monotonic()
+    while sent < len(records):
+        due = min(len(records), int((time.monotonic() - began) * rate) + 1)
+        if sent >= due:
+            time.sleep(0.001)
+            continue
+        for reading in records[sent:due]:
+            produce(topic, reading.value, reading.key, headers=[(PRODUCED_AT_HEADER, str(time.time_ns() // 1000))])
+        sent = due
+        producer.poll(0)
+        if time.monotonic() >= next_report:
+            print(f"… {sent:,} sent, {sent / max(time.monotonic() - began, 1e-9):,.0f}/s", flush=True)
+            next_report += 5.0
+    elapsed = time.monotonic() - began
+    producer.flush(30)
+    _ENCODED.clear()
+    return sent / elapsed
 
 
 def measure_rocket(stack: StackConfig, browser: Any, directory: Path, args: argparse.Namespace) -> dict[str, Any]:
@@ -287,9 +378,18 @@ def main() -> None:
     parser.add_argument("--rate", type=int, default=10_000, help="grid readings per second")
     parser.add_argument("--seconds", type=float, default=90.0, help="how long the grid load runs")
     parser.add_argument("--anomaly-rate", type=float, default=0.003)
+    parser.add_argument(
+        "--warmup", type=float, default=20.0, help="grid alerts on readings of the first N seconds are not measured"
+    )
     parser.add_argument("--rocket-alerts", type=int, default=300)
     parser.add_argument("--cpu-seconds", type=float, default=10.0)
     parser.add_argument("--rocket-only", action="store_true", help="skip the grid run (recorded apart)")
+    parser.add_argument(
+        "--live-generator",
+        action="store_true",
+        help="generate readings while producing (the generator then competes with the measured pipeline for CPU); "
+        "by default they are encoded ahead and only produced during the run",
+    )
     args = parser.parse_args()
     stack = StackConfig.from_env()
     cancelled = quiet_cluster(stack)
@@ -301,11 +401,13 @@ def main() -> None:
     record(
         "console-latency-rocket"
         if args.rocket_only
-        else ("console-latency" if args.rate == 10_000 else f"console-latency-grid-{args.rate}"),
+        else ("console-latency" if args.rate == 10_000 else f"console-latency-grid-{args.rate}")
+        + ("-live-generator" if args.live_generator else ""),
         {
             "grid": {
                 **grid,
                 "target_events_per_second": args.rate,
+                "warmup_seconds_not_measured": args.warmup,
                 "anomaly_rate": args.anomaly_rate,
                 "bar_p99_ms": 250,
                 "aim_p99_ms": 150,
@@ -316,6 +418,7 @@ def main() -> None:
             "browser": f"Debian chromium, headless ({' '.join(CHROMIUM_ARGS)})",
             "jobs_cancelled_first": cancelled,
             "python": sys.version.split()[0],
+            "command": " ".join(["bench/console_latency.py", *sys.argv[1:]]),
         },
     )
 

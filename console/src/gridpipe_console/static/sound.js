@@ -6,7 +6,7 @@ const MIN_GAP_MS = 1000;
 let ctx = null;
 let muted = false;
 let lastAlarm = 0;
-let flashTimer = null;
+let lastFlash = -Infinity;
 
 function readMuted() {
   try { return localStorage.getItem(MUTE_KEY) === '1'; } catch { return false; }
@@ -68,11 +68,16 @@ export function alarm() {
   osc.stop(t + 0.4);
 }
 
+// One flash a second at most: during a burst of critical alerts the screen is already flashing.
 export function flash() {
-  const body = document.body;
-  body.classList.remove('flash');
-  void body.offsetWidth; // restart the CSS animation
-  body.classList.add('flash');
-  clearTimeout(flashTimer);
-  flashTimer = setTimeout(() => body.classList.remove('flash'), 1000);
+  const overlay = document.getElementById('flash');
+  const now = performance.now();
+  if (!overlay || now - lastFlash < MIN_GAP_MS) return;
+  lastFlash = now;
+  if (window.matchMedia('(prefers-reduced-motion: reduce)').matches) {
+    overlay.style.opacity = '1';
+    setTimeout(() => { overlay.style.opacity = '0'; }, MIN_GAP_MS);
+    return;
+  }
+  overlay.animate([{ opacity: 1 }, { opacity: 1, offset: 0.5 }, { opacity: 0 }], { duration: MIN_GAP_MS, easing: 'ease-out' });
 }
