@@ -41,6 +41,7 @@ def test_chart_lints_and_renders_in_install_order(helm_binary: Path) -> None:
     helm(helm_binary, "lint", str(CHART), "--strict")
     documents = rendered(helm_binary, "--namespace", "ops")
     assert [d["kind"] for d in documents] == [
+        "PodDisruptionBudget",
         "ServiceAccount",
         "CustomResourceDefinition",
         "CustomResourceDefinition",
@@ -91,7 +92,7 @@ def service_account_kubeconfig(kube_cluster: KubeCluster, helm_binary: Path, nam
     release = f"gp-{namespace}"
     with kube_cluster.api_client() as api_client:
         install_peering_crds(api_client, helm_binary)
-        for kind in ("00-serviceaccount", "02-clusterrole", "03-clusterrolebinding"):
+        for kind in ("00-serviceaccount", "02-roles", "03-rolebindings"):
             for document in yaml.safe_load_all(
                 helm(helm_binary, "template", release, str(CHART), "-n", namespace, "-s", f"templates/{kind}.yaml")
             ):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import ipaddress
 import stat
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -16,10 +17,20 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from gridpipe_stack.config import HOST, Ports, StackConfig
 from gridpipe_stack.kube.binaries import KubeBinaries
 from gridpipe_stack.kube.cluster import cluster_of, write_kubeconfig
-from gridpipe_stack.kube.crds import FLINK_2_VERSIONS, gridpipe_crd_dir, load_crds, with_flink_2_versions
+from gridpipe_stack.kube.crds import (
+    FLINK_2_VERSIONS,
+    PROMETHEUS_OPERATOR_CRDS,
+    PROMETHEUS_OPERATOR_MODULE,
+    extract_prometheus_operator_crds,
+    goproxy_base,
+    gridpipe_crd_dir,
+    load_crds,
+    with_flink_2_versions,
+)
 from gridpipe_stack.kube.pki import ensure_pki
 from gridpipe_stack.kube.provision import KubeInstallation
 from gridpipe_stack.kube.services import kube_services
+from gridpipe_stack.versions import PROMETHEUS_OPERATOR
 
 pytestmark = pytest.mark.unit
 
@@ -71,7 +82,9 @@ def test_kubeconfig_is_private_and_self_contained(tmp_path: Path) -> None:
 
 def test_services_listen_on_loopback_only_with_the_notes_flags(tmp_path: Path) -> None:
     cfg = stack_in(tmp_path)
-    bins = KubeBinaries(*(Path(f"/bin/{n}") for n in ("etcd", "kube-apiserver", "kube-controller-manager", "helm")))
+    bins = KubeBinaries(
+        *(Path(f"/bin/{n}") for n in ("etcd", "kube-apiserver", "kube-controller-manager", "helm", "helm-unittest"))
+    )
     etcd, apiserver, controllers = kube_services(cfg, KubeInstallation(bins, ()))
     assert [s.name for s in (etcd, apiserver, controllers)] == ["etcd", "kube-apiserver", "kube-controller-manager"]
     assert f"--listen-client-urls=http://{HOST}:{cfg.ports.etcd_client}" in etcd.command
@@ -87,7 +100,9 @@ def test_services_listen_on_loopback_only_with_the_notes_flags(tmp_path: Path) -
 
 def test_auditing_is_opt_in_and_records_metadata_of_writes_and_secrets_only(tmp_path: Path) -> None:
     cfg = stack_in(tmp_path)
-    bins = KubeBinaries(*(Path(f"/bin/{n}") for n in ("etcd", "kube-apiserver", "kube-controller-manager", "helm")))
+    bins = KubeBinaries(
+        *(Path(f"/bin/{n}") for n in ("etcd", "kube-apiserver", "kube-controller-manager", "helm", "helm-unittest"))
+    )
     _, plain, _ = kube_services(cfg, KubeInstallation(bins, ()))
     assert not [flag for flag in plain.command if flag.startswith("--audit")]
     _, audited, _ = kube_services(cfg, KubeInstallation(bins, ()), audit=True)
@@ -124,3 +139,29 @@ def test_service_ip_is_the_first_address_of_the_service_range() -> None:
     from gridpipe_stack.kube.pki import SERVICE_CIDR, SERVICE_IP
 
     assert ipaddress.ip_address(SERVICE_IP) == next(ipaddress.ip_network(SERVICE_CIDR).hosts())
+
+
+@pytest.mark.parametrize(
+    ("goproxy", "base"),
+    [
+        ("", "https://proxy.golang.org"),
+        ("off", "https://proxy.golang.org"),
+        ("https://mirror.example/go/,direct", "https://mirror.example/go"),
+        ("direct|http://10.0.0.1:3000", "http://10.0.0.1:3000"),
+    ],
+)
+def test_module_zips_come_from_the_first_http_proxy_of_goproxy(goproxy: str, base: str) -> None:
+    assert goproxy_base({"GOPROXY": goproxy}) == base
+
+
+def test_prometheus_operator_crds_are_unpacked_from_the_module_zip_once(tmp_path: Path) -> None:
+    module_zip = tmp_path / "module.zip"
+    prefix = f"{PROMETHEUS_OPERATOR_MODULE}@{PROMETHEUS_OPERATOR}/example/prometheus-operator-crd/"
+    with zipfile.ZipFile(module_zip, "w") as archive:
+        for name in PROMETHEUS_OPERATOR_CRDS:
+            archive.writestr(prefix + name, f"kind: CustomResourceDefinition\nmetadata: {{name: {name}}}\n")
+        archive.writestr(prefix + "monitoring.coreos.com_alertmanagers.yaml", "kind: CustomResourceDefinition\n")
+    files = extract_prometheus_operator_crds(module_zip, tmp_path / "cache")
+    assert sorted(f.name for f in files) == sorted(PROMETHEUS_OPERATOR_CRDS)
+    module_zip.unlink()  # the second call reads the cache, not the zip
+    assert extract_prometheus_operator_crds(module_zip, tmp_path / "cache") == files

@@ -1,5 +1,5 @@
-"""Native servers (influxd, weed, kube-apiserver, kube-controller-manager, etcd, helm) built from the Go module
-proxy, once, with progress.
+"""Native servers and tools (influxd, weed, kube-apiserver, kube-controller-manager, etcd, helm, helm-unittest,
+runc) built from the Go module proxy, once, with progress.
 
 Each binary is one declarative ``GoBinary`` spec plus a committed wrapper module, ``stack/devstack/go/<name>/``,
 whose go.mod and go.sum pin the whole dependency graph: the upstream modules carry replace directives that ``go install
@@ -179,6 +179,25 @@ SPECS: dict[str, GoBinary] = {
                 "-X",
                 f"helm.sh/helm/v3/pkg/chartutil.k8sVersionMinor={versions.KUBERNETES.split('.')[1]}",
             ),
+        ),
+        GoBinary(
+            # The chart tests' helm-unittest suites; the binary is the plugin's own command, run without helm.
+            name="helm-unittest",
+            module="github.com/helm-unittest/helm-unittest",
+            version=versions.HELM_UNITTEST,
+            package="github.com/helm-unittest/helm-unittest/cmd/helm-unittest",
+            version_args=("--help",),
+        ),
+        GoBinary(
+            # For the image smoke tests (podman --runtime): cgo for runc's nsenter; no seccomp tag, so no libseccomp
+            # headers are needed, and the tests run their containers with seccomp=unconfined.
+            name="runc",
+            module="github.com/opencontainers/runc",
+            version=versions.RUNC,
+            package="github.com/opencontainers/runc",
+            cgo=True,
+            ldflags=("-s", "-w", "-X", f"main.version={versions.RUNC.removeprefix('v')}"),
+            version_args=("--version",),
         ),
     )
 }

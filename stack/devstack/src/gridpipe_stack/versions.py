@@ -29,6 +29,11 @@ FLINK_KUBERNETES_OPERATOR = "1.10.0"
 # crd-generator (a shaded jar), which is compiled for Java 21.
 STRIMZI = "1.2.0"
 STRIMZI_GENERATOR_JAVA_MIN = 21
+# The Prometheus operator's CRDs (PodMonitor, ServiceMonitor, PrometheusRule) for the platform chart's tests: their
+# YAML ships in its Go module, fetched as the module zip from the Go module proxy, pinned by SHA-256 and size.
+PROMETHEUS_OPERATOR = "v0.85.0"
+PROMETHEUS_OPERATOR_ZIP_SHA256 = "0bdb88ed823d0f2e86cf909638439b6ad1da744a228172c7411d9987527dc5d1"
+PROMETHEUS_OPERATOR_ZIP_SIZE = 4083849
 
 
 @dataclass(frozen=True)
@@ -93,3 +98,7 @@ SEAWEEDFS = "v0.0.0-20261109003541-7506e5f91cd6"  # SeaweedFS 4.53; the module p
 KUBERNETES = "v1.37.2"
 ETCD = "v3.6.16"
 HELM = "v3.22.0"
+# helm-unittest (the chart tests' per-template suites), run as a standalone binary rather than a helm plugin.
+HELM_UNITTEST = "v1.1.2"
+# The OCI runtime the image smoke tests give podman: Debian's crun refuses this machine's hybrid cgroup layout.
+RUNC = "v1.5.3"

@@ -1,4 +1,5 @@
-"""The control plane's native binaries, built from the Go module proxy by the shared Go build module and cached."""
+"""The control plane's native binaries and the chart tools (helm, helm-unittest), built from the Go module proxy by
+the shared Go build module and cached."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ class KubeBinaries:
     kube_apiserver: Path
     kube_controller_manager: Path
     helm: Path
+    helm_unittest: Path  # the chart tests' per-template suites
 
 
 def ensure_kube_binaries(cache_dir: Path, echo: Echo) -> KubeBinaries:
@@ -26,4 +28,5 @@ def ensure_kube_binaries(cache_dir: Path, echo: Echo) -> KubeBinaries:
         kube_apiserver=ensure_binary("kube-apiserver", cache_dir, echo),
         kube_controller_manager=ensure_binary("kube-controller-manager", cache_dir, echo),
         helm=ensure_binary("helm", cache_dir, echo),
+        helm_unittest=ensure_binary("helm-unittest", cache_dir, echo),
     )

@@ -4,18 +4,23 @@
 - flink.apache.org (FlinkDeployment, FlinkSessionJob, FlinkStateSnapshot): the YAMLs fabric8 generated into
   the Flink Kubernetes Operator's API jar (``META-INF/fabric8/*-v1.yml``; the ``-v1beta1.yml`` twins are for the
   removed apiextensions.k8s.io/v1beta1), with the Flink 2.x values added to the ``flinkVersion`` enum.
-- kafkatopics.kafka.strimzi.io: generated once from Strimzi's API classes by Strimzi's own crd-generator, cached
-  under the cache directory keyed by version. The generator needs Java 21+, looked for beside the Java 17 that the
-  stack runs on.
+- kafka.strimzi.io (KafkaTopic, which the operator writes; Kafka, KafkaNodePool and KafkaUser, which the platform
+  chart renders): generated once from Strimzi's API classes by Strimzi's own crd-generator, cached under the cache
+  directory keyed by version and kinds. The generator needs Java 21+, looked for beside the Java 17 that the stack
+  runs on.
+- monitoring.coreos.com (PodMonitor, ServiceMonitor, PrometheusRule), which the platform chart renders: the YAML in
+  the Prometheus operator's Go module (``example/prometheus-operator-crd/``), whose zip comes from the Go module
+  proxy pinned by SHA-256, unpacked once into the cache.
 """
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import time
 import zipfile
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -24,14 +29,36 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from gridpipe_stack.errors import StackError
+from gridpipe_stack.fetch import PinnedFile, ensure_files
 from gridpipe_stack.java import Java, find_java, parse_major
-from gridpipe_stack.versions import FLINK_KUBERNETES_OPERATOR, STRIMZI, STRIMZI_GENERATOR_JAVA_MIN
+from gridpipe_stack.versions import (
+    FLINK_KUBERNETES_OPERATOR,
+    PROMETHEUS_OPERATOR,
+    PROMETHEUS_OPERATOR_ZIP_SHA256,
+    PROMETHEUS_OPERATOR_ZIP_SIZE,
+    STRIMZI,
+    STRIMZI_GENERATOR_JAVA_MIN,
+)
 
 Echo = Callable[[str], None]
 
 GRIDPIPE_CRD_DIR = Path("charts") / "gridpipe-operator" / "crds"
-# Strimzi kinds the operator writes: Java class -> CRD file name.
-STRIMZI_KINDS = {"io.strimzi.api.kafka.model.topic.KafkaTopic": "kafkatopics.kafka.strimzi.io.yaml"}
+# Strimzi kinds the operator writes (KafkaTopic) and the platform chart renders: Java class -> CRD file name.
+STRIMZI_KINDS = {
+    "io.strimzi.api.kafka.model.topic.KafkaTopic": "kafkatopics.kafka.strimzi.io.yaml",
+    "io.strimzi.api.kafka.model.kafka.Kafka": "kafkas.kafka.strimzi.io.yaml",
+    "io.strimzi.api.kafka.model.nodepool.KafkaNodePool": "kafkanodepools.kafka.strimzi.io.yaml",
+    "io.strimzi.api.kafka.model.user.KafkaUser": "kafkausers.kafka.strimzi.io.yaml",
+}
+# The Prometheus operator's CRDs the platform chart renders, as named in its Go module.
+PROMETHEUS_OPERATOR_MODULE = "github.com/prometheus-operator/prometheus-operator"
+PROMETHEUS_OPERATOR_CRD_DIR = "example/prometheus-operator-crd"
+PROMETHEUS_OPERATOR_CRDS = (
+    "monitoring.coreos.com_podmonitors.yaml",
+    "monitoring.coreos.com_servicemonitors.yaml",
+    "monitoring.coreos.com_prometheusrules.yaml",
+)
+DEFAULT_GOPROXY = "https://proxy.golang.org"
 ESTABLISH_TIMEOUT = 60.0
 # The newest operator API jar on Maven Central (1.10.0) predates Flink 2, so its FlinkVersion enum ends at v1_20;
 # later operator releases (not on Maven Central) add the 2.x values. gridpipe runs Flink 2.2, so the installed CRD
@@ -118,11 +145,16 @@ def find_generator_java() -> Java:
     )
 
 
+def _strimzi_marker() -> str:
+    return "\n".join([STRIMZI, *sorted(STRIMZI_KINDS)])
+
+
 def generate_strimzi_crds(classpath: list[Path], cache_dir: Path, echo: Echo) -> list[Path]:
-    """Run Strimzi's crd-generator over its API classes once per version; later calls reuse the files."""
+    """Run Strimzi's crd-generator over its API classes once per version and set of kinds; later calls reuse the
+    files."""
     target = cache_dir / "crds" / f"strimzi-{STRIMZI}"
     marker = target / ".complete"
-    if not marker.is_file():
+    if not marker.is_file() or marker.read_text() != _strimzi_marker():
         java = find_generator_java()
         echo(f"generating Strimzi {STRIMZI} CRDs from its API classes (Java {java.major}, once)…")
         staging = target.with_name(target.name + ".partial")
@@ -151,7 +183,51 @@ def generate_strimzi_crds(classpath: list[Path], cache_dir: Path, echo: Echo) ->
                 "read the output above; delete the cached Strimzi jars and provision again if they are damaged",
                 (done.stdout + done.stderr)[-4000:],
             )
-        (staging / ".complete").write_text(STRIMZI)
+        (staging / ".complete").write_text(_strimzi_marker())
+        shutil.rmtree(target, ignore_errors=True)
+        staging.rename(target)
+    return sorted(target.glob("*.yaml"))
+
+
+def goproxy_base(environ: Mapping[str, str] = os.environ) -> str:
+    """The first HTTP(S) proxy of $GOPROXY (as the go command would try first), else proxy.golang.org."""
+    for entry in environ.get("GOPROXY", "").replace("|", ",").split(","):
+        if entry.startswith(("https://", "http://")):
+            return entry.rstrip("/")
+    return DEFAULT_GOPROXY
+
+
+def prometheus_operator_module_zip(cache_dir: Path) -> Path:
+    """The Prometheus operator's module zip from the Go module proxy, verified against its pinned SHA-256 and cached."""
+    pinned = PinnedFile(
+        f"{goproxy_base()}/{PROMETHEUS_OPERATOR_MODULE}/@v/{PROMETHEUS_OPERATOR}.zip",
+        PROMETHEUS_OPERATOR_ZIP_SHA256,
+        PROMETHEUS_OPERATOR_ZIP_SIZE,
+        cache_dir / "gomod" / PROMETHEUS_OPERATOR_MODULE / f"{PROMETHEUS_OPERATOR}.zip",
+    )
+    ensure_files([pinned], label="downloading the Prometheus operator's module")
+    return pinned.target
+
+
+def extract_prometheus_operator_crds(module_zip: Path, cache_dir: Path) -> list[Path]:
+    """PodMonitor, ServiceMonitor and PrometheusRule CRDs, unpacked from the module zip once."""
+    target = cache_dir / "crds" / f"prometheus-operator-{PROMETHEUS_OPERATOR}"
+    marker = target / ".complete"
+    if not marker.is_file() or marker.read_text() != PROMETHEUS_OPERATOR_ZIP_SHA256:
+        staging = target.with_name(target.name + ".partial")
+        shutil.rmtree(staging, ignore_errors=True)
+        staging.mkdir(parents=True)
+        prefix = f"{PROMETHEUS_OPERATOR_MODULE}@{PROMETHEUS_OPERATOR}/{PROMETHEUS_OPERATOR_CRD_DIR}/"
+        with zipfile.ZipFile(module_zip) as archive:
+            for name in PROMETHEUS_OPERATOR_CRDS:
+                try:
+                    (staging / name).write_bytes(archive.read(prefix + name))
+                except KeyError:
+                    raise StackError(
+                        f"{module_zip} holds no {prefix}{name}",
+                        "the pinned module version no longer ships that CRD there: pick the file's new path",
+                    ) from None
+        (staging / ".complete").write_text(PROMETHEUS_OPERATOR_ZIP_SHA256)
         shutil.rmtree(target, ignore_errors=True)
         staging.rename(target)
     return sorted(target.glob("*.yaml"))

@@ -8,7 +8,13 @@ from pathlib import Path
 
 from gridpipe_stack.fetch import PinnedFile, ensure_files
 from gridpipe_stack.kube.binaries import KubeBinaries, ensure_kube_binaries
-from gridpipe_stack.kube.crds import extract_flink_crds, generate_strimzi_crds, gridpipe_crd_dir
+from gridpipe_stack.kube.crds import (
+    extract_flink_crds,
+    extract_prometheus_operator_crds,
+    generate_strimzi_crds,
+    gridpipe_crd_dir,
+    prometheus_operator_module_zip,
+)
 from gridpipe_stack.maven import load_lock
 
 Echo = Callable[[str], None]
@@ -34,5 +40,6 @@ def provision_kube(cache_dir: Path, echo: Echo = print) -> KubeInstallation:
         *sorted(gridpipe_crd_dir().glob("*.yaml")),
         *extract_flink_crds(operator_api, cache_dir),
         *generate_strimzi_crds(_locked_files(cache_dir, "strimzi-crd-generator"), cache_dir, echo),
+        *extract_prometheus_operator_crds(prometheus_operator_module_zip(cache_dir), cache_dir),
     ]
     return KubeInstallation(binaries, tuple(crd_files))

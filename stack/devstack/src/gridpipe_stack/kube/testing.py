@@ -4,7 +4,8 @@
 kube-controller-manager (a few seconds), its apiserver auditing writes and Secret accesses (``audit_events()``), and at
 the end stops it and checks that no process of it survived.
 ``kube_namespace`` gives each test a fresh namespace and removes it afterwards, with everything in it, even objects
-whose finalizer's owner (a stopped operator) is gone. ``helm_binary`` is the pinned helm.
+whose finalizer's owner (a stopped operator) is gone. ``helm_binary`` is the pinned helm, ``helm_unittest_binary``
+the pinned helm-unittest.
 """
 
 from __future__ import annotations
@@ -46,6 +47,12 @@ def kube_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KubeClust
 @pytest.fixture(scope="session")
 def helm_binary() -> Path:
     return ensure_kube_binaries(default_cache_dir(), print).helm
+
+
+@pytest.fixture(scope="session")
+def helm_unittest_binary() -> Path:
+    """helm-unittest's command (the plugin's binary), built from the Go module proxy; it embeds helm's engine."""
+    return ensure_kube_binaries(default_cache_dir(), print).helm_unittest
 
 
 @pytest.fixture
