@@ -4,7 +4,7 @@ SHELL := /bin/bash
 UV := $(shell command -v uv 2>/dev/null || echo python3 -m uv)
 GRIDCTL := $(UV) run --frozen gridctl
 
-.PHONY: setup up down status test lint unit integration images images-test
+.PHONY: setup up down status test lint unit integration images images-test kind-up kind-down
 
 ## setup: install uv if missing, the locked Python workspace, and every pinned service into the cache
 setup:
@@ -57,3 +57,22 @@ images:
 ## images-test: run each built image's entrypoint for real (podman): operator /healthz, console page, Flink
 images-test: images
 	$(UV) run --frozen pytest -m images
+
+## kind-up: for a machine with Docker or podman, kind, helm and skaffold (none of which this repository installs):
+## a kind cluster, the Strimzi and Flink operators at pinned versions, then `skaffold dev` (docs/kubernetes.md)
+STRIMZI_VERSION := 1.2.0
+FLINK_OPERATOR_VERSION := 1.15.0
+kind-up:
+	@for tool in kind helm skaffold kubectl; do command -v $$tool >/dev/null || { echo "kind-up needs $$tool on PATH (docs/kubernetes.md, 'From an empty kind cluster')"; exit 1; }; done
+	kind get clusters | grep -qx gridpipe || kind create cluster --config charts/kind/cluster.yaml --wait 5m
+	kubectl create namespace gridpipe --dry-run=client -o yaml | kubectl apply -f -
+	helm upgrade --install strimzi oci://quay.io/strimzi-helm/strimzi-kafka-operator --version $(STRIMZI_VERSION) \
+	  -n strimzi --create-namespace --set 'watchNamespaces={gridpipe}' --wait --timeout 10m
+	helm repo add flink-operator-$(FLINK_OPERATOR_VERSION) \
+	  https://downloads.apache.org/flink/flink-kubernetes-operator-$(FLINK_OPERATOR_VERSION)/ --force-update
+	helm upgrade --install flink-kubernetes-operator flink-operator-$(FLINK_OPERATOR_VERSION)/flink-kubernetes-operator \
+	  -n flink --create-namespace --set 'watchNamespaces={gridpipe}' --set webhook.create=false --wait --timeout 10m
+	skaffold dev -p kind --kube-context kind-gridpipe --port-forward
+
+kind-down:
+	kind delete cluster --name gridpipe
