@@ -258,6 +258,11 @@ def measure_grid(stack: StackConfig, browser: Any, directory: Path, args: argpar
             name: round((page_after[name] - page_before[name]) / seconds, 3)
             for name in ("TaskDuration", "ScriptDuration", "LayoutDuration", "RecalcStyleDuration")
         }
+        # How often the page laid out (about once per animation frame that inserted rows) and restyled.
+        result["page_per_second"] = {
+            name: round((page_after[name] - page_before[name]) / seconds, 1)
+            for name in ("LayoutCount", "RecalcStyleCount")
+        }
         result["machine_cpu_busy_share"] = round((busy_after - busy_before) / max(1, total_after - total_before), 3)
         result["load"] = "the generator, live" if args.live_generator else "pre-encoded readings, paced"
         return result
