@@ -280,31 +280,30 @@ def _place(source: Path, target: Path) -> None:
         shutil.copyfile(source, target)
 
 
+def _run_uv(*args: str, failure: str, fix: str) -> None:
+    """``uv`` with ``args`` from the repository root; a StackError naming ``failure`` and ``fix`` when it fails."""
+    done = subprocess.run([*_uv(), *args], cwd=REPO, capture_output=True, text=True, timeout=300, check=False)
+    if done.returncode != 0:
+        raise StackError(f"{failure}: {done.stderr.strip()[-400:]}", fix)
+
+
 def export_requirements(package: str, target: Path) -> None:
     """The locked closure of ``package`` (no dev group, no workspace members) with every artifact's hash."""
-    done = subprocess.run(
-        [
-            *_uv(),
-            "export",
-            "--frozen",
-            "--no-dev",
-            "--no-emit-workspace",
-            "--no-header",
-            "--format",
-            "requirements-txt",
-            "--package",
-            package,
-            "--output-file",
-            str(target),
-        ],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
+    _run_uv(
+        "export",
+        "--frozen",
+        "--no-dev",
+        "--no-emit-workspace",
+        "--no-header",
+        "--format",
+        "requirements-txt",
+        "--package",
+        package,
+        "--output-file",
+        str(target),
+        failure=f"uv export for {package} failed",
+        fix="check uv.lock (`uv lock`)",
     )
-    if done.returncode != 0:
-        raise StackError(f"uv export for {package} failed: {done.stderr.strip()[-400:]}", "check uv.lock (`uv lock`)")
 
 
 def requirement_names(requirements: Path) -> set[str]:
@@ -336,16 +335,16 @@ def stage(echo: Echo) -> Path:
     wheels = _replace_dir(STAGING / "wheels")
     built = wheels / ".built"
     for package in sorted({p for packages in WHEELS.values() for p in packages}):
-        done = subprocess.run(
-            [*_uv(), "build", "--wheel", "--package", package, "--out-dir", str(built)],
-            cwd=REPO,
-            capture_output=True,
-            text=True,
-            timeout=300,
-            check=False,
+        _run_uv(
+            "build",
+            "--wheel",
+            "--package",
+            package,
+            "--out-dir",
+            str(built),
+            failure=f"uv build of {package} failed",
+            fix="fix the package build",
         )
-        if done.returncode != 0:
-            raise StackError(f"uv build of {package} failed: {done.stderr.strip()[-400:]}", "fix the package build")
     for image, packages in WHEELS.items():
         for package in packages:
             (wheel,) = built.glob(f"{package.replace('-', '_')}-*.whl")
