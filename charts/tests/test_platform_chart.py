@@ -45,6 +45,25 @@ def run_helm(helm_binary: Path, *args: str, check: bool = True) -> subprocess.Co
     return done
 
 
+def install_dry_run(helm: Path, kube_cluster: KubeCluster, namespace: str, *args: str) -> tuple[Documents, str]:
+    """`helm install --dry-run=server` of the platform chart against the real apiserver (lookup sees its Secrets):
+    the rendered documents and NOTES.txt."""
+    done = run_helm(
+        helm,
+        "install",
+        RELEASE,
+        str(PLATFORM),
+        "--kubeconfig",
+        str(kube_cluster.kubeconfig),
+        "--namespace",
+        namespace,
+        "--dry-run=server",
+        *args,
+    )
+    manifest, _, notes = done.stdout.partition("NOTES:")
+    return [d for d in yaml.safe_load_all(manifest.split("MANIFEST:", 1)[1]) if d], notes
+
+
 @pytest.fixture(scope="module")
 def helm(helm_binary: Path) -> Path:
     """helm, with the operator chart packed into charts/gridpipe/charts/ (a file:// dependency) as the tree has it."""
@@ -444,16 +463,10 @@ def test_install_copies_the_credentials_brought_into_the_connections_secret(
             core.create_namespaced_secret(
                 release, client.V1Secret(metadata=client.V1ObjectMeta(name=name), string_data=data)
             )
-    done = run_helm(
+    documents, notes = install_dry_run(
         helm,
-        "install",
-        RELEASE,
-        str(PLATFORM),
-        "--kubeconfig",
-        str(kube_cluster.kubeconfig),
-        "--namespace",
+        kube_cluster,
         release,
-        "--dry-run=server",
         "-f",
         str(BRING_YOUR_OWN),
         "--set",
@@ -466,8 +479,6 @@ def test_install_copies_the_credentials_brought_into_the_connections_secret(
         "--set",
         "operator.peering.installCrd=false",
     )
-    manifest, _, notes = done.stdout.partition("NOTES:")
-    documents = [d for d in yaml.safe_load_all(manifest.split("MANIFEST:", 1)[1]) if d]
     for namespace in (release, namespaces["pipelines"]):
         values = connections(documents, namespace)
         parsed = connections_from(values, f"{namespace}/gridpipe-connections")
@@ -497,23 +508,15 @@ def test_generated_credentials_survive_an_upgrade(
         ):
             meta = client.V1ObjectMeta(name=name, labels=owned.labels, annotations=owned.annotations)
             core.create_namespaced_secret(release, client.V1Secret(metadata=meta, string_data=data))
-    done = run_helm(
+    documents, notes = install_dry_run(
         helm,
-        "install",
-        RELEASE,
-        str(PLATFORM),
-        "--kubeconfig",
-        str(kube_cluster.kubeconfig),
-        "--namespace",
+        kube_cluster,
         release,
-        "--dry-run=server",
         "--set",
         "operator.peering.installCrd=false",
         "--set",
         "console.watchNamespace=" + release,
     )
-    manifest, _, notes = done.stdout.partition("NOTES:")
-    documents = [d for d in yaml.safe_load_all(manifest.split("MANIFEST:", 1)[1]) if d]
     values = connections(documents, release)
     assert {key: values[key] for key in kept} == kept
     assert values["S3_ENDPOINT"] == f"http://{RELEASE}-minio.{release}.svc:9000"
