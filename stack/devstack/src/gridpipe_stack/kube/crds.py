@@ -98,14 +98,25 @@ def with_flink_2_versions(document: Any) -> Any:
     return document
 
 
-def extract_flink_crds(jar: Path, cache_dir: Path) -> list[Path]:
-    """The Flink operator's apiextensions/v1 CRDs, unpacked from its API jar once (flinkVersion enum extended)."""
-    target = cache_dir / "crds" / f"flink-kubernetes-operator-{FLINK_KUBERNETES_OPERATOR}"
+def _cached_yamls(target: Path, stamp: str, fill: Callable[[Path], None]) -> list[Path]:
+    """The YAML files in ``target``. Unless it was completed for ``stamp``, ``fill`` writes them into a fresh staging
+    directory first, which then replaces ``target`` whole (a failed fill leaves no half-written cache)."""
     marker = target / ".complete"
-    if not marker.is_file() or marker.read_text() != FLINK_CRD_HEADER:
+    if not marker.is_file() or marker.read_text() != stamp:
         staging = target.with_name(target.name + ".partial")
         shutil.rmtree(staging, ignore_errors=True)
         staging.mkdir(parents=True)
+        fill(staging)
+        (staging / ".complete").write_text(stamp)
+        shutil.rmtree(target, ignore_errors=True)
+        staging.rename(target)
+    return sorted(target.glob("*.yaml"))
+
+
+def extract_flink_crds(jar: Path, cache_dir: Path) -> list[Path]:
+    """The Flink operator's apiextensions/v1 CRDs, unpacked from its API jar once (flinkVersion enum extended)."""
+
+    def unpack(staging: Path) -> None:
         with zipfile.ZipFile(jar) as archive:
             names = [n for n in archive.namelist() if n.startswith("META-INF/fabric8/") and n.endswith("-v1.yml")]
             if not names:
@@ -114,10 +125,9 @@ def extract_flink_crds(jar: Path, cache_dir: Path) -> list[Path]:
                 document = with_flink_2_versions(yaml.safe_load(archive.read(name)))
                 out = staging / Path(name).name.replace("-v1.yml", ".yaml")
                 out.write_text(f"{FLINK_CRD_HEADER}\n{yaml.safe_dump(document, sort_keys=False)}")
-        (staging / ".complete").write_text(FLINK_CRD_HEADER)
-        shutil.rmtree(target, ignore_errors=True)
-        staging.rename(target)
-    return sorted(target.glob("*.yaml"))
+
+    target = cache_dir / "crds" / f"flink-kubernetes-operator-{FLINK_KUBERNETES_OPERATOR}"
+    return _cached_yamls(target, FLINK_CRD_HEADER, unpack)
 
 
 def _java_candidates() -> Iterable[Path]:
@@ -152,14 +162,10 @@ def _strimzi_marker() -> str:
 def generate_strimzi_crds(classpath: list[Path], cache_dir: Path, echo: Echo) -> list[Path]:
     """Run Strimzi's crd-generator over its API classes once per version and set of kinds; later calls reuse the
     files."""
-    target = cache_dir / "crds" / f"strimzi-{STRIMZI}"
-    marker = target / ".complete"
-    if not marker.is_file() or marker.read_text() != _strimzi_marker():
+
+    def generate(staging: Path) -> None:
         java = find_generator_java()
         echo(f"generating Strimzi {STRIMZI} CRDs from its API classes (Java {java.major}, once)…")
-        staging = target.with_name(target.name + ".partial")
-        shutil.rmtree(staging, ignore_errors=True)
-        staging.mkdir(parents=True)
         outputs = [f"{cls}={staging / name}" for cls, name in STRIMZI_KINDS.items()]
         command = [
             str(java.executable),
@@ -183,10 +189,8 @@ def generate_strimzi_crds(classpath: list[Path], cache_dir: Path, echo: Echo) ->
                 "read the output above; delete the cached Strimzi jars and provision again if they are damaged",
                 (done.stdout + done.stderr)[-4000:],
             )
-        (staging / ".complete").write_text(_strimzi_marker())
-        shutil.rmtree(target, ignore_errors=True)
-        staging.rename(target)
-    return sorted(target.glob("*.yaml"))
+
+    return _cached_yamls(cache_dir / "crds" / f"strimzi-{STRIMZI}", _strimzi_marker(), generate)
 
 
 def goproxy_base(environ: Mapping[str, str] = os.environ) -> str:
@@ -211,13 +215,9 @@ def prometheus_operator_module_zip(cache_dir: Path) -> Path:
 
 def extract_prometheus_operator_crds(module_zip: Path, cache_dir: Path) -> list[Path]:
     """PodMonitor, ServiceMonitor and PrometheusRule CRDs, unpacked from the module zip once."""
-    target = cache_dir / "crds" / f"prometheus-operator-{PROMETHEUS_OPERATOR}"
-    marker = target / ".complete"
-    if not marker.is_file() or marker.read_text() != PROMETHEUS_OPERATOR_ZIP_SHA256:
-        staging = target.with_name(target.name + ".partial")
-        shutil.rmtree(staging, ignore_errors=True)
-        staging.mkdir(parents=True)
-        prefix = f"{PROMETHEUS_OPERATOR_MODULE}@{PROMETHEUS_OPERATOR}/{PROMETHEUS_OPERATOR_CRD_DIR}/"
+    prefix = f"{PROMETHEUS_OPERATOR_MODULE}@{PROMETHEUS_OPERATOR}/{PROMETHEUS_OPERATOR_CRD_DIR}/"
+
+    def unpack(staging: Path) -> None:
         with zipfile.ZipFile(module_zip) as archive:
             for name in PROMETHEUS_OPERATOR_CRDS:
                 try:
@@ -227,10 +227,9 @@ def extract_prometheus_operator_crds(module_zip: Path, cache_dir: Path) -> list[
                         f"{module_zip} holds no {prefix}{name}",
                         "the pinned module version no longer ships that CRD there: pick the file's new path",
                     ) from None
-        (staging / ".complete").write_text(PROMETHEUS_OPERATOR_ZIP_SHA256)
-        shutil.rmtree(target, ignore_errors=True)
-        staging.rename(target)
-    return sorted(target.glob("*.yaml"))
+
+    target = cache_dir / "crds" / f"prometheus-operator-{PROMETHEUS_OPERATOR}"
+    return _cached_yamls(target, PROMETHEUS_OPERATOR_ZIP_SHA256, unpack)
 
 
 def load_crds(files: Iterable[Path]) -> list[dict[str, Any]]:
