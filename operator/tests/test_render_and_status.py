@@ -95,6 +95,7 @@ def test_flink_deployment_runs_the_job_entry_through_the_python_driver() -> None
     assert config["s3.endpoint"] == "http://s3:8333"
     assert config["s3.directory.marker.retention"] == "keep"  # archive commits must not block on marker deletes
     assert config["metrics.reporter.prom.factory.class"].endswith("PrometheusReporterFactory")
+    assert config["metrics.reporter.prom.filterLabelValueCharacters"] == "false"
     assert spec["taskManager"]["resource"] == {"memory": "2048m", "cpu": 1.0}
 
 

@@ -210,6 +210,8 @@ def _flink_configuration(pipeline: GridPipeline, owner: Owner, platform: Platfor
         "s3.directory.marker.retention": "keep",
         "metrics.reporter.prom.factory.class": "org.apache.flink.metrics.prometheus.PrometheusReporterFactory",
         "metrics.reporter.prom.port": str(PROMETHEUS_PORT),
+        # Label values as they are: `job_name` gridpipe-<pipeline> gives the pipeline label (docs/observability.md).
+        "metrics.reporter.prom.filterLabelValueCharacters": "false",
     }
 
 

@@ -28,6 +28,7 @@ FUNCTIONS = {
     "DECODE_TELEMETRY": "io.gridpipe.flink.DecodeTelemetry",
     "ZSCORE": "io.gridpipe.flink.ZScore",
     "ENCODE_ANOMALY": "io.gridpipe.flink.EncodeAnomalyEvent",
+    "ALERT_KEY": "io.gridpipe.flink.AlertKey",
     "EVENT_YEAR": "io.gridpipe.flink.EventDatePart$Year",
     "EVENT_MONTH": "io.gridpipe.flink.EventDatePart$Month",
     "EVENT_DAY": "io.gridpipe.flink.EventDatePart$Day",
@@ -205,6 +206,11 @@ def alert_id(pipeline: str, *parts: str) -> str:
     """SQL for a deterministic alert id: the pipeline name and 16 hex digits of SHA-256 over the parts."""
     joined = ", ".join(parts)
     return f"CONCAT({literal(pipeline + ':')}, SUBSTR(SHA256(CONCAT_WS('|', {literal(pipeline)}, {joined})), 1, 16))"
+
+
+def alert_key(key: str, anomaly_type: str, severity: str) -> str:
+    """SQL for an alert's record key on the anomalies topic, counted and timed there (``AlertKey`` in jobs/java)."""
+    return f"ALERT_KEY({key}, {anomaly_type}, {severity}, event_time)"
 
 
 def name_uuid(pipeline: str, *parts: str) -> str:

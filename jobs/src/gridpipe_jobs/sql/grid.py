@@ -14,6 +14,7 @@ from gridpipe_jobs.sql.common import (
     Table,
     Wiring,
     alert_id,
+    alert_key,
     archive_table,
     dead_letters,
     functions,
@@ -137,9 +138,8 @@ def grid_topology(pipeline: GridPipeline, wiring: Wiring, connect: Connectors) -
 
     # Sinks: the anomalies topic always; InfluxDB and the archive when the spec turns them on.
     ddl.append(connect.table(ANOMALY_SINK))
-    inserts.append(
-        insert(ANOMALY_SINK, {"key": "CAST(meter_id AS BYTES)", "value": _encoded(pipeline, wiring)}, "alerts")
-    )
+    anomaly = {"key": alert_key("meter_id", "anomaly_type", "severity"), "value": _encoded(pipeline, wiring)}
+    inserts.append(insert(ANOMALY_SINK, anomaly, "alerts"))
     if spec.sinks.influxdb.enabled:
         ddl.append(connect.table(INFLUX_SINK))
         inserts.append(insert(INFLUX_SINK, _influx_point(pipeline, wiring), "alerts"))

@@ -13,6 +13,7 @@ from gridpipe_jobs.sql.common import (
     Role,
     Table,
     Wiring,
+    alert_key,
     archive_table,
     dead_letters,
     functions,
@@ -124,7 +125,8 @@ def rocket_topology(pipeline: GridPipeline, wiring: Wiring, connect: Connectors)
 
     # Sinks: the anomalies topic always; InfluxDB and the archive when the spec turns them on.
     ddl.append(connect.table(ANOMALY_SINK))
-    inserts.append(insert(ANOMALY_SINK, same(*(c.name for c in ANOMALY_SINK.columns)), "alerts"))
+    anomaly = {**same(*(c.name for c in ANOMALY_SINK.columns)), "key": alert_key("rocketId", "anomalyType", "severity")}
+    inserts.append(insert(ANOMALY_SINK, anomaly, "alerts"))
     if spec.sinks.influxdb.enabled:
         ddl.append(connect.table(INFLUX_SINK))
         inserts.append(insert(INFLUX_SINK, _influx_point(pipeline), "alerts"))
@@ -176,7 +178,6 @@ def _alerts(pipeline: str, rule: RocketRule) -> str:
     parameter = literal(rule.parameter)
     description = rocket_alert_description(rule.parameter, rule.anomaly_type)
     alert = {
-        "key": "CAST(rocketId AS BYTES)",
         "alertId": name_uuid(pipeline, "rocketId", "`timestamp`", "CAST(missionTime AS STRING)", parameter),
         **same("timestamp", "rocketId", "missionTime"),
         "anomalyType": literal(rule.anomaly_type),

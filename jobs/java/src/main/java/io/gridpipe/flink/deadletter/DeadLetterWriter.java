@@ -57,6 +57,7 @@ final class DeadLetterWriter implements StatefulSinkWriter<RowData, Letter> {
     private final Backoff backoff;
     private final MetricGroup metrics;
     private final Map<String, Counter> byReason = new HashMap<>();
+    private final RejectionLog rejections = new RejectionLog(LOG, System::currentTimeMillis);
     private final Counter writeFailures;
     private final Counter truncated;
     private final LinkedHashMap<Long, Letter> pending = new LinkedHashMap<>();
@@ -127,7 +128,10 @@ final class DeadLetterWriter implements StatefulSinkWriter<RowData, Letter> {
     public void write(RowData row, Context context) throws IOException, InterruptedException {
         String reason = row.isNullAt(0) ? "UNKNOWN" : row.getString(0).toString();
         count(reason);
-        Letter letter = fit.fit(letter(row, reason), row.isNullAt(7) ? null : row.getBinary(7), limit);
+        GenericRecord record = letter(row, reason);
+        rejections.rejected(reason, record.get("source_topic") + "/" + record.get("source_partition") + "@"
+                + record.get("source_offset"), String.valueOf(record.get("error_message")));
+        Letter letter = fit.fit(record, row.isNullAt(7) ? null : row.getBinary(7), limit);
         if (LetterFit.truncated(letter)) {
             truncated.inc();
         }
