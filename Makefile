@@ -4,7 +4,7 @@ SHELL := /bin/bash
 UV := $(shell command -v uv 2>/dev/null || echo python3 -m uv)
 GRIDCTL := $(UV) run --frozen gridctl
 
-.PHONY: setup up down status test lint unit integration images images-test kind-up kind-down
+.PHONY: setup up down status test lint unit integration dashboards rules images images-test kind-up kind-down
 
 ## setup: install uv if missing, the locked Python workspace, and every pinned service into the cache
 setup:
@@ -27,7 +27,7 @@ status:
 
 ## lint: ruff and mypy, as CI runs them; each package declares what it imports (deptry) and keeps to the package
 ## map of docs/architecture.md (import-linter)
-PACKAGES := schemas jobs generator operator console stack/devstack stack/cli
+PACKAGES := schemas jobs generator operator console dashboards stack/devstack stack/cli
 
 lint:
 	$(UV) run --frozen ruff check .
@@ -46,6 +46,16 @@ unit:
 
 integration: setup
 	$(UV) run --frozen pytest -m integration
+
+## dashboards: regenerate the Grafana dashboards from dashboards/src (dashboards/grafana/*.json and the platform
+## chart's copies in charts/gridpipe/files/dashboards/); a unit test fails while the committed ones differ
+dashboards:
+	$(UV) run --frozen python -m gridpipe_dashboards
+
+## rules: copy the Prometheus rules (dashboards/rules/*.yml) into the platform chart (charts/gridpipe/files/rules/);
+## a unit test fails while the copies differ
+rules:
+	$(UV) run --frozen python -m gridpipe_dashboards.rules
 
 ## images: build gridpipe/{operator,console,flink-job}:<version> without a Docker daemon (buildah, a base image
 ## bootstrapped from Debian with mmdebstrap once); docs/images.md. Not part of `test`: a cold build takes minutes.

@@ -279,6 +279,15 @@ def test_monitoring_follows_the_prometheus_operator_api(helm: Path) -> None:
     assert "PodMonitor" in kinds(render(helm, "--set", "monitoring.enabled=true"))
 
 
+def test_prometheus_rule_carries_the_repository_rules(helm: Path) -> None:
+    """The chart's PrometheusRule holds exactly the groups of dashboards/rules/*.yml (its copies are current)."""
+    rule = one(render(helm, *MONITORING), "PrometheusRule", f"{RELEASE}-rules")
+    sources = sorted((CHARTS.parent / "dashboards" / "rules").glob("*.yml"))
+    groups = [group for path in sources for group in yaml.safe_load(path.read_text())["groups"]]
+    assert sorted(rule["spec"]["groups"], key=lambda g: g["name"]) == sorted(groups, key=lambda g: g["name"])
+    assert "PrometheusRule" not in kinds(render(helm, *MONITORING, "--set", "monitoring.prometheusRule.enabled=false"))
+
+
 def test_each_service_accepts_only_its_port(helm: Path) -> None:
     documents = render(helm)
     policies = {d["metadata"]["name"]: d["spec"] for d in documents if d["kind"] == "NetworkPolicy"}

@@ -110,6 +110,12 @@ def test_demo_feeds_both_pipelines_and_alerts_prints_them_until_demo_stop(local_
     try:
         started = _gridctl(local_stack, "demo", timeout=300)
         assert all(f"generator ({profile}) started" in started for profile in GENERATORS), started
+        for url in (
+            local_stack.prometheus_url,
+            local_stack.alertmanager_url,
+            f"{local_stack.ports.console}/pipeline-health",
+        ):
+            assert url in started, f"`gridctl demo` (the end of `make up`) does not print {url}:\n{started}"
 
         for alert in _alert_lines(local_stack, "grid", GRID_LINE, count=3):
             assert alert["type"] in {"VOLTAGE_SURGE", "VOLTAGE_SAG", "EQUIPMENT_FAILURE"}, alert.string

@@ -1,4 +1,4 @@
-"""The real local stack: Kafka, Apicurio, a Flink session cluster and Prometheus, as processes."""
+"""The real local stack: Kafka, Apicurio, a Flink session cluster, Prometheus and Alertmanager, as processes."""
 
 from __future__ import annotations
 
@@ -100,9 +100,29 @@ def test_status_lists_every_service_running(local_stack: StackConfig) -> None:
             "flink-jobmanager",
             "flink-taskmanager",
             "prometheus",
+            "alertmanager",
             "console",
         )
     }
+
+
+def test_prometheus_loads_the_rules_and_sends_alerts_to_alertmanager(local_stack: StackConfig) -> None:
+    assert httpx.get(f"{local_stack.alertmanager_url}/-/ready", timeout=10).status_code == 200
+    prometheus = local_stack.prometheus_url
+    groups = httpx.get(f"{prometheus}/api/v1/rules", timeout=10).json()["data"]["groups"]
+    loaded = {g["name"]: {r["name"] for r in g["rules"]} for g in groups}
+    assert {"gridpipe.recording", "gridpipe.alerts"} <= set(loaded), loaded
+    assert "GridpipeSinkFailing" in loaded["gridpipe.alerts"]
+    assert all(r["health"] != "err" for g in groups for r in g["rules"]), groups
+    # Prometheus finds its Alertmanager on the first service-discovery round after start: seconds.
+    expected = f"{local_stack.alertmanager_url}/api/v2/alerts"
+    deadline = time.monotonic() + 30
+    while True:
+        active = httpx.get(f"{prometheus}/api/v1/alertmanagers", timeout=10).json()["data"]["activeAlertmanagers"]
+        if any(a["url"] == expected for a in active) or time.monotonic() > deadline:
+            break
+        time.sleep(1)
+    assert [a["url"] for a in active] == [expected]
 
 
 def _services(cfg: StackConfig) -> list[Any]:

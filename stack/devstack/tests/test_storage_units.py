@@ -59,6 +59,7 @@ def test_every_port_of_a_stack_is_distinct() -> None:
         p.flink_rpc,
         *p.flink_metrics,
         p.prometheus,
+        p.alertmanager,
         p.influxdb,
         p.s3,
         *p.seaweedfs.values(),

@@ -7,13 +7,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from gridpipe_stack.config import Ports, StackConfig
 from gridpipe_stack.errors import StackError
 from gridpipe_stack.fetch import PinnedFile, is_verified, sha256_of
-from gridpipe_stack.java import parse_major
+from gridpipe_stack.java import Java, parse_major
 from gridpipe_stack.maven import Coordinate, load_lock
-from gridpipe_stack.services import flink_settings, prometheus_config
+from gridpipe_stack.provision import Installation
+from gridpipe_stack.services import RULES, flink_settings, plan_services, prometheus_config
 from gridpipe_stack.supervise import render_supervisor_conf
 from gridpipe_stack.versions import COMPONENTS
 
@@ -63,11 +65,12 @@ def test_ports_of_two_bases_never_overlap() -> None:
             p.flink_rest,
             p.flink_rpc,
             p.prometheus,
+            p.alertmanager,
             *p.flink_metrics,
         }
 
     dev, test = all_ports(Ports(18000)), all_ports(Ports(28000))
-    assert len(dev) == 9 and not dev & test
+    assert len(dev) == 10 and not dev & test
 
 
 def test_everything_binds_loopback(tmp_path: Path) -> None:
@@ -115,3 +118,47 @@ def test_stack_error_is_one_line_with_a_fix() -> None:
     error = StackError("port 1 is taken", "free it")
     assert str(error) == "port 1 is taken -- fix: free it"
     assert "\n" not in str(error)
+
+
+def test_prometheus_loads_the_repository_rules_and_alerts_the_local_alertmanager(tmp_path: Path) -> None:
+    cfg = StackConfig(run_dir=tmp_path, ports=Ports(21000))
+    config: Any = prometheus_config(cfg)
+    (pattern,) = config["rule_files"]
+    assert {p.name for p in Path(pattern).parent.glob(Path(pattern).name)} >= {"recording.yml", "alerts.yml"}
+    assert Path(pattern).parent == RULES
+    assert config["alerting"]["alertmanagers"] == [{"static_configs": [{"targets": ["127.0.0.1:21091"]}]}]
+    assert config["global"]["evaluation_interval"] == config["global"]["scrape_interval"] == "5s"
+
+
+def _fake_installation(tmp_path: Path) -> Installation:
+    """Paths only: planning writes configuration, it starts nothing. Flink's configuration files are read."""
+    flink_home = tmp_path / "flink"
+    (flink_home / "conf").mkdir(parents=True)
+    for name in ("config.yaml", "log4j-console.properties", "log4j-cli.properties", "log4j.properties"):
+        (flink_home / "conf" / name).write_text("")
+    (flink_home / "conf" / "logback-console.xml").write_text("")
+    nowhere = Path("/nonexistent")
+    return Installation(
+        kafka_classpath=(),
+        jmx_agent=nowhere,
+        apicurio_jar=nowhere,
+        flink_home=flink_home,
+        prometheus=nowhere / "prometheus",
+        alertmanager=nowhere / "prometheus-alertmanager",
+        influxd=nowhere,
+        weed=nowhere,
+    )
+
+
+def test_alertmanager_follows_prometheus_on_loopback_without_clustering(tmp_path: Path) -> None:
+    cfg = StackConfig(run_dir=tmp_path / "run", ports=Ports(21000))
+    services = plan_services(cfg, _fake_installation(tmp_path), Java(Path("/nonexistent/java"), 17))
+    names = [s.name for s in services]
+    assert names.index("alertmanager") == names.index("prometheus") + 1
+    alertmanager = services[names.index("alertmanager")]
+    flags = dict(arg.lstrip("-").split("=", 1) for arg in alertmanager.command[1:])
+    assert flags["web.listen-address"] == "127.0.0.1:21091" and alertmanager.url == "http://127.0.0.1:21091"
+    assert flags["cluster.listen-address"] == ""
+    assert flags["storage.path"] == str(cfg.data_dir / "alertmanager")
+    rendered = yaml.safe_load(Path(flags["config.file"]).read_text())
+    assert rendered["route"]["receiver"] == "default" and rendered["receivers"] == [{"name": "default"}]

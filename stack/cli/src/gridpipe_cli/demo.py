@@ -141,5 +141,11 @@ def demo(
         typer.echo(_start_generator(cfg, profile))
     typer.echo(f"watch the alerts in the console:  http://{HOST}:{cfg.ports.console}/")
     typer.echo("or in the terminal:  uv run gridctl alerts -f examples/grid.yaml   (or examples/rocket.yaml)")
-    typer.echo(f"Flink: {cfg.flink_url}   Prometheus: {cfg.prometheus_url}   logs: {cfg.logs_dir}")
+    typer.echo(
+        f"pipeline health (the Grafana panels, no Grafana needed):  http://{HOST}:{cfg.ports.console}/pipeline-health"
+    )
+    typer.echo(
+        f"Flink: {cfg.flink_url}   Prometheus: {cfg.prometheus_url}   Alertmanager: {cfg.alertmanager_url}   "
+        f"logs: {cfg.logs_dir}"
+    )
     typer.echo("stop the demo (the stack keeps running):  uv run gridctl demo --stop")

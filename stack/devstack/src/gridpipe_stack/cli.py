@@ -20,7 +20,8 @@ from gridpipe_stack.provision import provision as provision_components
 from gridpipe_stack.services import service_urls
 
 stack_app = typer.Typer(
-    help="The real local services (Kafka, Apicurio, InfluxDB, SeaweedFS, Flink, Prometheus) as plain processes.",
+    help="The real local services (Kafka, Apicurio, InfluxDB, SeaweedFS, Flink, Prometheus, Alertmanager) as plain "
+    "processes.",
     no_args_is_help=True,
 )
 console = Console(soft_wrap=True)
@@ -69,7 +70,7 @@ def up(name: StackName = None, with_k8s: WithK8s = False) -> None:
         _fail(error)
     _echo(
         f"logs: {cfg.logs_dir}    Flink UI: {cfg.flink_url}    Prometheus: {cfg.prometheus_url}    "
-        f"InfluxDB: {cfg.influxdb_url}    S3: {cfg.s3_endpoint}"
+        f"Alertmanager: {cfg.alertmanager_url}    InfluxDB: {cfg.influxdb_url}    S3: {cfg.s3_endpoint}"
     )
     if with_k8s:
         _echo(f"Kubernetes API: export KUBECONFIG={cluster_of(cfg).kubeconfig}   (then kubectl get crds)")
@@ -147,8 +148,8 @@ def logs(
     service: Annotated[
         str,
         typer.Argument(
-            help="kafka, apicurio, influxdb, seaweedfs, flink-jobmanager, flink-taskmanager, prometheus, etcd, "
-            "kube-apiserver, kube-controller-manager"
+            help="kafka, apicurio, influxdb, seaweedfs, flink-jobmanager, flink-taskmanager, prometheus, "
+            "alertmanager, console, etcd, kube-apiserver, kube-controller-manager"
         ),
     ],
     lines: Annotated[int, typer.Option("-n", help="How many lines.")] = 50,

@@ -62,6 +62,10 @@ class Ports:
         return self.base + 90
 
     @property
+    def alertmanager(self) -> int:
+        return self.base + 91
+
+    @property
     def console(self) -> int:
         return self.base + 88
 
@@ -169,6 +173,10 @@ class StackConfig:
     @property
     def prometheus_url(self) -> str:
         return f"http://{HOST}:{self.ports.prometheus}"
+
+    @property
+    def alertmanager_url(self) -> str:
+        return f"http://{HOST}:{self.ports.alertmanager}"
 
     @property
     def influxdb_url(self) -> str:

@@ -85,7 +85,7 @@ IMAGES: tuple[ImageSpec, ...] = (
 # Workspace packages each image installs (as wheels), and the uv package whose locked closure it installs.
 WHEELS: dict[str, tuple[str, ...]] = {
     "operator": ("gridpipe-schemas", "gridpipe-operator"),
-    "console": ("gridpipe-schemas", "gridpipe-console"),
+    "console": ("gridpipe-schemas", "gridpipe-dashboards", "gridpipe-console"),
     "flink-job": ("gridpipe-schemas", "gridpipe-jobs"),
 }
 REQUIREMENTS: dict[str, str] = {

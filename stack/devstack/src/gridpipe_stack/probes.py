@@ -52,6 +52,10 @@ def prometheus_ready(url: str) -> Probe:
     return http_ok(f"{url}/-/ready")
 
 
+def alertmanager_ready(url: str) -> Probe:
+    return http_ok(f"{url}/-/ready")
+
+
 def influxdb_ready(url: str) -> Probe:
     return http_ok(f"{url}/health", lambda r: r.status_code == 200 and r.json().get("status") == "pass")
 

@@ -1,8 +1,8 @@
 """Provision every real component into the per-user cache: idempotent, verified, with progress.
 
 Maven artifacts come from the pinned lock; PyFlink comes from the uv lock (it is a Python dependency) and gets
-the connector, format and filesystem jars linked in where it looks for them; Prometheus comes from Debian;
-InfluxDB and SeaweedFS are built from the Go module proxy once (gobuild.py) and cached.
+the connector, format and filesystem jars linked in where it looks for them; Prometheus and Alertmanager come from
+Debian; InfluxDB and SeaweedFS are built from the Go module proxy once (gobuild.py) and cached.
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ class Installation:
     apicurio_jar: Path
     flink_home: Path
     prometheus: Path
+    alertmanager: Path
     influxd: Path
     weed: Path
 
@@ -126,6 +127,10 @@ def ensure_prometheus(echo: Echo) -> Path:
     return ensure_debian_package("prometheus", "prometheus", echo, "the stack's metrics")
 
 
+def ensure_alertmanager(echo: Echo) -> Path:
+    return ensure_debian_package("prometheus-alertmanager", "prometheus-alertmanager", echo, "the stack's alerts")
+
+
 def ensure_chromium(echo: Echo) -> Path:
     """The browser the console's tests and latency benchmark drive (Playwright's own download is not reachable)."""
     return ensure_debian_package("chromium", "chromium", echo, "the console's browser tests")
@@ -161,6 +166,7 @@ def provision(cache_dir: Path, java: Java, echo: Echo = print, *, rehash: bool =
         apicurio_jar=apicurio_jar,
         flink_home=home,
         prometheus=ensure_prometheus(echo),
+        alertmanager=ensure_alertmanager(echo),
         influxd=ensure_binary("influxd", cache_dir, echo),
         weed=ensure_binary("weed", cache_dir, echo),
     )

@@ -203,6 +203,8 @@ def flink_settings(cfg: StackConfig) -> dict[str, object]:
         "metrics.reporter.prom.factory.class": LOOPBACK_REPORTER_FACTORY,
         "metrics.reporter.prom.host": HOST,
         "metrics.reporter.prom.port": f"{low}-{high}",
+        # Label values as they are: `job_name` gridpipe-grid-demo gives the pipeline label (docs/observability.md).
+        "metrics.reporter.prom.filterLabelValueCharacters": "false",
         "python.executable": str(cfg.python),
         "python.client.executable": str(cfg.python),
         "execution.checkpointing.dir": (cfg.data_dir / "flink" / "checkpoints").as_uri(),
@@ -284,6 +286,10 @@ def _flink(cfg: StackConfig, inst: Installation, java: Java) -> list[Service]:
     return [jobmanager, taskmanager]
 
 
+# Prometheus's recording and alert rules, read in place (docs/observability.md); the platform chart has a copy.
+RULES = Path(__file__).resolve().parents[4] / "dashboards" / "rules"
+
+
 def prometheus_config(cfg: StackConfig) -> dict[str, object]:
     p = cfg.ports
 
@@ -296,8 +302,12 @@ def prometheus_config(cfg: StackConfig) -> dict[str, object]:
 
     return {
         "global": {"scrape_interval": "5s", "evaluation_interval": "5s"},
+        # Edited rules take effect on a reload (POST /-/reload) or a restart of Prometheus.
+        "rule_files": [str(RULES / "*.yml")],
+        "alerting": {"alertmanagers": [{"static_configs": [{"targets": [f"{HOST}:{p.alertmanager}"]}]}]},
         "scrape_configs": [
             job("prometheus", [p.prometheus]),
+            job("alertmanager", [p.alertmanager]),
             job("kafka", [p.kafka_metrics]),
             job("flink", list(p.flink_metrics)),
             job("apicurio", [p.apicurio]),
@@ -324,6 +334,41 @@ def _prometheus(cfg: StackConfig, inst: Installation) -> Service:
         probe=probes.prometheus_ready(cfg.prometheus_url),
         ready_timeout=30,
         url=cfg.prometheus_url,
+    )
+
+
+def alertmanager_config() -> dict[str, object]:
+    """One receiver without integrations: alerts are read at /api/v2/alerts or with amtool (Debian's package has no
+    web UI)."""
+    return {
+        "route": {
+            "receiver": "default",
+            "group_by": ["alertname", "namespace", "pipeline"],
+            "group_wait": "10s",
+            "group_interval": "1m",
+            "repeat_interval": "4h",
+        },
+        "receivers": [{"name": "default"}],
+    }
+
+
+def _alertmanager(cfg: StackConfig, inst: Installation) -> Service:
+    config = _write(cfg.conf_dir / "alertmanager" / "alertmanager.yml", yaml.safe_dump(alertmanager_config()))
+    return Service(
+        name="alertmanager",
+        command=[
+            str(inst.alertmanager),
+            f"--config.file={config}",
+            f"--storage.path={cfg.data_dir / 'alertmanager'}",
+            f"--web.listen-address={HOST}:{cfg.ports.alertmanager}",
+            f"--web.external-url={cfg.alertmanager_url}",
+            # Empty: no gossip port at all (the default listens on every interface at 9094).
+            "--cluster.listen-address=",
+        ],
+        ports={"http": cfg.ports.alertmanager},
+        probe=probes.alertmanager_ready(cfg.alertmanager_url),
+        ready_timeout=30,
+        url=cfg.alertmanager_url,
     )
 
 
@@ -461,6 +506,7 @@ def service_urls(cfg: StackConfig) -> dict[str, str]:
         "seaweedfs": f"{cfg.s3_endpoint} (S3)",
         "flink-jobmanager": cfg.flink_url,
         "prometheus": cfg.prometheus_url,
+        "alertmanager": cfg.alertmanager_url,
         "console": f"http://{HOST}:{cfg.ports.console}/",
     }
 
@@ -476,5 +522,6 @@ def plan_services(cfg: StackConfig, inst: Installation, java: Java) -> list[Serv
         _seaweedfs(cfg, inst),
         *_flink(cfg, inst, java),
         _prometheus(cfg, inst),
+        _alertmanager(cfg, inst),
         _console(cfg),
     ]

@@ -1,0 +1,3 @@
+from gridpipe_dashboards.generate import main
+
+main()
