@@ -30,6 +30,7 @@ from gridpipe_console.consumer import AlertConsumer, Telemetry, TelemetryConsume
 from gridpipe_console.history import History, HistoryQuery, HistoryUnavailable, level_counts
 from gridpipe_console.hub import Hub, parse_subscription
 from gridpipe_console.kubernetes import PipelineWatch
+from gridpipe_console.pipeline_health import PanelQueries, PanelRequest, PrometheusUnavailable, dashboard
 from gridpipe_console.security import SecurityMiddleware
 from gridpipe_console.settings import ConsoleSettings, PipelineView
 
@@ -250,6 +251,28 @@ class Console:
     async def health(self, _request: Request) -> Response:
         return JSONResponse({"ok": True})
 
+    async def pipeline_health_page(self, _request: Request) -> Response:
+        return FileResponse(STATIC / "pipeline-health.html", headers={"Cache-Control": "no-store"})
+
+    async def pipeline_health(self, _request: Request) -> Response:
+        return JSONResponse({**dashboard(), "prometheus": self.settings.prometheus_url})
+
+    async def pipeline_health_panel(self, request: Request) -> Response:
+        params = request.query_params
+        pipeline = params.get("pipeline", "")
+        if self.settings.pipelines.get(pipeline) is None:
+            known = ", ".join(p.name for p in self.settings.pipelines.all())
+            raise BadRequest(f"no such pipeline: {pipeline!r}; the console knows {known}")
+        minutes = params.get("minutes", "15")
+        if not minutes.isdigit():
+            raise BadRequest(f"minutes={minutes!r} must be a whole number")
+        try:
+            panel = PanelRequest(int(request.path_params["index"]), pipeline, minutes=int(minutes))
+        except ValueError as bad:
+            raise BadRequest(str(bad)) from bad
+        assert self.client is not None
+        return JSONResponse(await PanelQueries(self.client, self.settings.prometheus_url).panel(panel))
+
     # -- WebSocket ------------------------------------------------------------------------------------------------
 
     async def socket(self, websocket: WebSocket) -> None:
@@ -336,6 +359,10 @@ async def _history_unavailable(_request: Request, error: Exception) -> Response:
     return JSONResponse({"error": f"history is unavailable: {error}"}, status_code=503)
 
 
+async def _prometheus_unavailable(_request: Request, error: Exception) -> Response:
+    return JSONResponse({"error": str(error)}, status_code=503)
+
+
 def create_app(settings: ConsoleSettings) -> Starlette:
     console = Console(settings)
     app = Starlette(
@@ -348,10 +375,17 @@ def create_app(settings: ConsoleSettings) -> Starlette:
             Route("/api/telemetry", console.telemetry_panel),
             Route("/metrics", console.metrics_page),
             Route("/healthz", console.health),
+            Route("/pipeline-health", console.pipeline_health_page),
+            Route("/api/pipeline-health", console.pipeline_health),
+            Route("/api/pipeline-health/{index:int}", console.pipeline_health_panel),
             WebSocketRoute("/ws", console.socket),
             Mount("/static", StaticFiles(directory=STATIC), name="static"),
         ],
-        exception_handlers={BadRequest: _bad_request, HistoryUnavailable: _history_unavailable},
+        exception_handlers={
+            BadRequest: _bad_request,
+            HistoryUnavailable: _history_unavailable,
+            PrometheusUnavailable: _prometheus_unavailable,
+        },
         lifespan=console.lifespan,
     )
     app.state.console = console

@@ -6,7 +6,7 @@ import logging
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -27,12 +27,13 @@ from gridpipe_schemas.pipeline import PipelineInvalid, load_pipeline
 
 REGISTRY_ENV = "GRIDPIPE_SCHEMA_REGISTRY_URL"
 FLINK_ENV = "GRIDPIPE_FLINK_URL"
+PROMETHEUS_ENV = "GRIDPIPE_PROMETHEUS_URL"
 INFLUX_ENV = ("GRIDPIPE_INFLUXDB_URL", "GRIDPIPE_INFLUXDB_ORG", "GRIDPIPE_INFLUXDB_TOKEN")
 
 
-def _endpoints(environ: Mapping[str, str]) -> tuple[str, str, str | None, InfluxSettings | None]:
-    """Kafka, registry, Flink and InfluxDB: the environment's where set, else the registered resolver's (the local
-    stack's under gridctl)."""
+def _endpoints(environ: Mapping[str, str]) -> dict[str, Any]:
+    """Kafka, registry, Flink, InfluxDB and Prometheus, as ConsoleSettings fields: the environment's where set, else
+    the registered resolver's (the local stack's under gridctl)."""
     resolved: ServiceEndpoints | None
     try:
         resolved = resolve_endpoints()
@@ -48,7 +49,14 @@ def _endpoints(environ: Mapping[str, str]) -> tuple[str, str, str | None, Influx
     flink = environ.get(FLINK_ENV) or (resolved.flink_url if resolved else None)
     url, org, token = (environ.get(name) for name in INFLUX_ENV)
     influx = InfluxSettings(url, org, token) if url and org and token else (resolved.influxdb if resolved else None)
-    return bootstrap, registry, flink, influx
+    prometheus = environ.get(PROMETHEUS_ENV) or (resolved.prometheus_url if resolved else None)
+    return {
+        "kafka_bootstrap": bootstrap,
+        "registry_url": registry,
+        "flink_url": flink,
+        "influxdb": influx,
+        "prometheus_url": prometheus,
+    }
 
 
 def settings_from(
@@ -69,14 +77,10 @@ def settings_from(
         except PipelineInvalid as invalid:
             raise GridpipeError(str(invalid), f"fix {file} (`gridctl pipeline validate -f {file}`)") from invalid
     pipelines = () if kubernetes and not files else pipelines_from(loaded, environ)
-    bootstrap, registry, flink, influx = _endpoints(environ)
     token_path = token_file or (Path(environ[TOKEN_FILE_ENV]) if environ.get(TOKEN_FILE_ENV) else None)
     return ConsoleSettings(
         pipelines=Pipelines(pipelines),
-        kafka_bootstrap=bootstrap,
-        registry_url=registry,
-        flink_url=flink,
-        influxdb=influx,
+        **_endpoints(environ),
         host=host,
         port=port,
         token=read_token(token_path),

@@ -121,6 +121,8 @@ class AlertConsumer(threading.Thread):
             while not self.stopping.is_set():
                 if self.topics.refresh(consumer):
                     self._decoders.clear()
+                    for view in self.topics.by_topic.values():
+                        metrics.CONSUMED.labels(view.name)  # at 0 from the start: rate() then has a series
                 if time.monotonic() >= next_status:
                     self._check(consumer)
                     next_status = time.monotonic() + STATUS_EVERY_SECONDS

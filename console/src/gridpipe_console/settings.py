@@ -121,6 +121,7 @@ class ConsoleSettings:
     registry_url: str
     flink_url: str | None = None
     influxdb: InfluxSettings | None = None
+    prometheus_url: str | None = None  # the Pipeline-health page's queries
     host: str = "127.0.0.1"
     port: int = DEFAULT_PORT
     token: str | None = field(default=None, repr=False)
