@@ -20,6 +20,8 @@ RECORDED_SERIES = (
     "gridpipe:alert_latency_seconds_bucket:rate1m",
     "gridpipe:alert_latency_seconds:p99_1m",
     "gridpipe:alert_latency_seconds:p50_1m",
+    "gridpipe:alert_source_latency_seconds_bucket:rate1m",
+    "gridpipe:alert_source_latency_seconds:p99_1m",
     "gridpipe:job_running",
     "gridpipe:job_restarts",
     "gridpipe:job_uptime_seconds",
@@ -176,8 +178,9 @@ HEALTH_LATENCY = Row(
     (
         Panel(
             "Alert latency",
-            "Time from an event's timestamp to its alert on the anomalies topic: median, 90th and 99th percentile "
-            "over the last minute.",
+            "Time from an event's timestamp to its alert leaving for the anomalies topic: median, 90th and 99th "
+            "percentile over the last minute; and the median and 99th percentile from the source record's Kafka "
+            "timestamp.",
             "s",
             "timeseries",
             (
@@ -189,6 +192,13 @@ HEALTH_LATENCY = Row(
                     "p90",
                 ),
                 prom(of_pipeline("max", "gridpipe:alert_latency_seconds:p99_1m"), "p99"),
+                prom(
+                    "histogram_quantile(0.5, "
+                    + of_pipeline("sum", "gridpipe:alert_source_latency_seconds_bucket:rate1m", by="le")
+                    + ")",
+                    "p50 from Kafka",
+                ),
+                prom(of_pipeline("max", "gridpipe:alert_source_latency_seconds:p99_1m"), "p99 from Kafka"),
             ),
         ),
         Panel(

@@ -209,8 +209,9 @@ def alert_id(pipeline: str, *parts: str) -> str:
 
 
 def alert_key(key: str, anomaly_type: str, severity: str) -> str:
-    """SQL for an alert's record key on the anomalies topic, counted and timed there (``AlertKey`` in jobs/java)."""
-    return f"ALERT_KEY({key}, {anomaly_type}, {severity}, event_time)"
+    """SQL for an alert's record key on the anomalies topic, counted and timed there from its event time and its
+    source record's Kafka timestamp (``AlertKey`` in jobs/java)."""
+    return f"ALERT_KEY({key}, {anomaly_type}, {severity}, event_time, kafka_time)"
 
 
 def name_uuid(pipeline: str, *parts: str) -> str:

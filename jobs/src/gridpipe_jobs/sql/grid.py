@@ -48,6 +48,7 @@ ANOMALY_ROW = (
     "description",
     "payload",
     "rule",
+    "kafka_time",
 )
 # The archive's anomaly columns keep the names they had before the AnomalyEvent rename (docs/schemas.md).
 ANOMALY_COLUMNS = (
@@ -106,7 +107,11 @@ def grid_topology(pipeline: GridPipeline, wiring: Wiring, connect: Connectors) -
         create_view(
             "readings",
             select(
-                {**same("meter_id", "event_time", "voltage", "current", "temperature", "status"), "payload": "`value`"},
+                {
+                    **same("meter_id", "event_time", "voltage", "current", "temperature", "status"),
+                    "payload": "`value`",
+                    "kafka_time": "kafka_time",
+                },
                 "decoded",
                 where="reason IS NULL",
             ),
@@ -198,7 +203,7 @@ def _zscore_views(zscore: ZScore, field: str) -> list[str]:
     return [
         create_view(
             f"{view}_input",
-            select({**same("meter_id", "event_time"), "x": quoted(field), **same("payload")}, "readings"),
+            select({**same("meter_id", "event_time"), "x": quoted(field), **same("payload", "kafka_time")}, "readings"),
         ),
         create_view(view, f"SELECT * FROM ZSCORE(\n  {call}\n)"),
     ]
@@ -242,6 +247,7 @@ def _zscore_anomalies(zscore: ZScore, field: str) -> str:
         description=description,
         payload="payload",
         rule=literal(f"zscore:{field}"),
+        kafka_time="kafka_time",
     )
     return select(row, f"zscore_{field}")
 
@@ -264,6 +270,7 @@ def _equipment_failures() -> str:
         description="CONCAT('meter ', meter_id, ' reports EQUIPMENT_FAILURE')",
         payload="payload",
         rule="'status'",
+        kafka_time="kafka_time",
     )
     return select(row, "readings", where="status = 'EQUIPMENT_FAILURE'")
 

@@ -100,6 +100,7 @@ def rocket_topology(pipeline: GridPipeline, wiring: Wiring, connect: Connectors)
                     "kafka_partition": "`partition`",
                     "kafka_offset": "`offset`",
                     "event_time": _event_time("t.`timestamp`"),
+                    "kafka_time": "kafka_time",
                 },
                 "decoded",
                 where="t.reason IS NULL",
@@ -114,7 +115,7 @@ def rocket_topology(pipeline: GridPipeline, wiring: Wiring, connect: Connectors)
             "judged",
             select(
                 {
-                    **same(*TELEMETRY_NAMES, "kafka_partition", "kafka_offset", "event_time"),
+                    **same(*TELEMETRY_NAMES, "kafka_partition", "kafka_offset", "event_time", "kafka_time"),
                     "totalAnomalies": " + ".join(f"CASE WHEN {_fires(rule)} THEN 1 ELSE 0 END" for rule in rules),
                 },
                 "telemetry",
@@ -187,7 +188,7 @@ def _alerts(pipeline: str, rule: RocketRule) -> str:
         "expectedRange": literal(rule.expected_range),
         "description": literal(description),
         "originalTelemetry": "ROW(" + ", ".join(quoted(c) for c in TELEMETRY_NAMES) + ")",
-        **same("totalAnomalies", "event_time"),
+        **same("totalAnomalies", "event_time", "kafka_time"),
         "original_event": original_telemetry_json(),
     }
     return select(alert, "judged", where=_fires(rule))

@@ -11,12 +11,13 @@ import org.apache.flink.table.functions.FunctionContext;
 import org.apache.flink.table.functions.ScalarFunction;
 
 /**
- * {@code ALERT_KEY(key, anomaly_type, severity, event_time)}: an alert's record key on the anomalies topic (the key's
- * UTF-8 bytes, as {@code CAST(key AS BYTES)} gives), counted and timed as the alert leaves for Kafka.
+ * {@code ALERT_KEY(key, anomaly_type, severity, event_time, source_time)}: an alert's record key on the anomalies topic
+ * (the key's UTF-8 bytes, as {@code CAST(key AS BYTES)} gives), counted and timed as the alert leaves for Kafka.
  *
- * <p>Counts {@code alerts_anomaly_type_severity_emitted} by type and severity and observes event time to now in
- * {@code alertLatency} ({@link LatencyBuckets}). Declared not deterministic, so the planner never folds, reuses or
- * repeats the call: it runs once per alert.
+ * <p>Counts {@code alerts_anomaly_type_severity_emitted} by type and severity, and observes ({@link LatencyBuckets})
+ * event time to now in {@code alertLatency} and the source record's Kafka timestamp to now in
+ * {@code alertSourceLatency}. Declared not deterministic, so the planner never folds, reuses or repeats the call: it
+ * runs once per alert.
  */
 public class AlertKey extends ScalarFunction {
     private static final long serialVersionUID = 1L;
@@ -25,6 +26,7 @@ public class AlertKey extends ScalarFunction {
     private transient MetricGroup alerts;
     private transient Map<String, Counter> emitted;
     private transient LatencyBuckets latency;
+    private transient LatencyBuckets sourceLatency;
 
     @Override
     public void open(FunctionContext context) {
@@ -32,16 +34,22 @@ public class AlertKey extends ScalarFunction {
         alerts = metrics.addGroup("alerts");
         emitted = new HashMap<>();
         latency = new LatencyBuckets(metrics.addGroup("alertLatency"));
+        sourceLatency = new LatencyBuckets(metrics.addGroup("alertSourceLatency"));
     }
 
     public @DataTypeHint("BYTES") byte[] eval(
-            String key, String anomalyType, String severity, @DataTypeHint("TIMESTAMP_LTZ(3)") Instant eventTime) {
+            String key, String anomalyType, String severity, @DataTypeHint("TIMESTAMP_LTZ(3)") Instant eventTime,
+            @DataTypeHint("TIMESTAMP_LTZ(3)") Instant sourceTime) {
         String type = anomalyType == null ? UNKNOWN : anomalyType;
         String level = severity == null ? UNKNOWN : severity;
         emitted.computeIfAbsent(type + '\n' + level, k -> alerts.addGroup("anomaly_type", type)
                 .addGroup("severity", level).counter("emitted")).inc();
+        long now = System.currentTimeMillis();
         if (eventTime != null) {
-            latency.observe(System.currentTimeMillis() - eventTime.toEpochMilli());
+            latency.observe(now - eventTime.toEpochMilli());
+        }
+        if (sourceTime != null) {
+            sourceLatency.observe(now - sourceTime.toEpochMilli());
         }
         return key == null ? null : key.getBytes(StandardCharsets.UTF_8);
     }

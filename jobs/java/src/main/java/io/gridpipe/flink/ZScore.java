@@ -17,8 +17,8 @@ import org.apache.flink.types.Row;
  * <pre>SELECT * FROM ZSCORE(input => TABLE t PARTITION BY meter_id, k => 2.5, min_samples => 30,
  *                       window_ms => 300000, bucket_ms => 10000, field => 'voltage')</pre>
  *
- * <p>The input has {@code event_time TIMESTAMP_LTZ(3)}, the judged value {@code x DOUBLE} and the original record
- * {@code payload BYTES}. Each event is judged against the window before it ({@link EventTimeBuckets#before}), then
+ * <p>The input has {@code event_time TIMESTAMP_LTZ(3)}, the judged value {@code x DOUBLE}, the original record
+ * {@code payload BYTES} and its Kafka timestamp {@code kafka_time TIMESTAMP_LTZ(3)}, passed on to the output. Each event is judged against the window before it ({@link EventTimeBuckets#before}), then
  * added to it: no wait for the window to close or for a watermark. An event more than {@code k} sample standard
  * deviations from the window mean, with at least {@code min_samples} readings in the window and a stddev above the
  * floor ({@link EventTimeBuckets.Stats#hasSpread}), is emitted. The buckets follow event time, so replaying a backlog
@@ -29,7 +29,7 @@ import org.apache.flink.types.Row;
 public class ZScore extends ProcessTableFunction<Row> {
     private static final long serialVersionUID = 1L;
     static final String OUTPUT = "ROW<event_time TIMESTAMP_LTZ(3), x DOUBLE, mean DOUBLE, stddev DOUBLE,"
-            + " samples BIGINT, deviation DOUBLE, payload BYTES>";
+            + " samples BIGINT, deviation DOUBLE, payload BYTES, kafka_time TIMESTAMP_LTZ(3)>";
 
     private transient FunctionContext context;
     private transient Counter lateReadings;
@@ -65,7 +65,8 @@ public class ZScore extends ProcessTableFunction<Row> {
         EventTimeBuckets.Stats stats = window.before(t, windowMs, bucketMs);
         if (isAnomalous(stats, x, k, minSamples)) {
             double deviation = (x - stats.mean()) / stats.stddev();
-            collect(Row.of(time, x, stats.mean(), stats.stddev(), stats.count(), deviation, in.getField("payload")));
+            collect(Row.of(time, x, stats.mean(), stats.stddev(), stats.count(), deviation, in.getField("payload"),
+                    in.getField("kafka_time")));
         }
         window.add(t, x, windowMs, bucketMs);
     }
