@@ -49,6 +49,11 @@ def rate(metric: str) -> str:
     return f"rate({metric}[$__rate_interval])"
 
 
+def pipeline_quantile(quantile: float, recorded_buckets: str) -> str:
+    """A quantile of the selected pipeline's recorded histogram buckets (a `..._bucket:rate1m` series)."""
+    return f"histogram_quantile({quantile}, {of_pipeline('sum', recorded_buckets, by='le')})"
+
+
 def p99(histogram_rate: str, by: str = "le") -> str:
     return f"histogram_quantile(0.99, sum by ({by}) ({histogram_rate}))"
 
@@ -185,19 +190,9 @@ HEALTH_LATENCY = Row(
             "timeseries",
             (
                 prom(of_pipeline("max", "gridpipe:alert_latency_seconds:p50_1m"), "p50"),
-                prom(
-                    "histogram_quantile(0.9, "
-                    + of_pipeline("sum", "gridpipe:alert_latency_seconds_bucket:rate1m", by="le")
-                    + ")",
-                    "p90",
-                ),
+                prom(pipeline_quantile(0.9, "gridpipe:alert_latency_seconds_bucket:rate1m"), "p90"),
                 prom(of_pipeline("max", "gridpipe:alert_latency_seconds:p99_1m"), "p99"),
-                prom(
-                    "histogram_quantile(0.5, "
-                    + of_pipeline("sum", "gridpipe:alert_source_latency_seconds_bucket:rate1m", by="le")
-                    + ")",
-                    "p50 from Kafka",
-                ),
+                prom(pipeline_quantile(0.5, "gridpipe:alert_source_latency_seconds_bucket:rate1m"), "p50 from Kafka"),
                 prom(of_pipeline("max", "gridpipe:alert_source_latency_seconds:p99_1m"), "p99 from Kafka"),
             ),
         ),
