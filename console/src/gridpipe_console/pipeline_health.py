@@ -4,6 +4,7 @@ the console draws what this module returns."""
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
 import time
@@ -26,15 +27,13 @@ class PrometheusUnavailable(Exception):
 
 def dashboard() -> dict[str, Any]:
     """What the page lays out: every panel of the Pipeline-health dashboard, in order, by index."""
+    index = itertools.count()  # the position in PIPELINE_HEALTH.panels, which lists the rows' panels in order
     return {
         "title": PIPELINE_HEALTH.title,
         "description": PIPELINE_HEALTH.description,
         "refreshSeconds": _seconds(PIPELINE_HEALTH.refresh),
         "rows": [
-            {
-                "title": row.title,
-                "panels": [_describe(PIPELINE_HEALTH.panels.index(panel), panel) for panel in row.panels],
-            }
+            {"title": row.title, "panels": [_describe(next(index), panel) for panel in row.panels]}
             for row in PIPELINE_HEALTH.rows
         ],
     }
