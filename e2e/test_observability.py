@@ -100,9 +100,9 @@ def panel(dashboard: Dashboard, title: str) -> Panel:
     return next(p for p in dashboard.panels if p.title == title)
 
 
-def value_of(stack: StackConfig, query: Query, pipeline: str) -> float:
-    """The sum of a panel query's series now (0 when it has none)."""
-    results = instant(stack, concrete(query, pipeline=pipeline, rate_interval="1m").expr)
+def value_of(stack: StackConfig, query: Query, pipeline: str, at: float | None = None) -> float:
+    """The sum of a panel query's series, now or at a time (0 when it has none)."""
+    results = instant(stack, concrete(query, pipeline=pipeline, rate_interval="1m").expr, at=at)
     return sum(float(r["value"][1]) for r in results)
 
 
@@ -150,8 +150,7 @@ def generator_rate(stack: StackConfig, topic: str, seconds: float = 60.0) -> tup
 
 def test_the_ingestion_rate_panel_matches_the_generator(local_stack: StackConfig, loaded: LoadedPipeline) -> None:
     produced, at = generator_rate(local_stack, loaded.topic)
-    query = concrete(panel(PIPELINE_HEALTH, "Ingestion rate").queries[0], pipeline=loaded.name, rate_interval="1m")
-    shown = sum(float(r["value"][1]) for r in instant(local_stack, query.expr, at=at))
+    shown = value_of(local_stack, panel(PIPELINE_HEALTH, "Ingestion rate").queries[0], loaded.name, at=at)
     assert abs(shown - produced) <= 0.1 * produced, f"the panel shows {shown:.1f}/s; the topic got {produced:.1f}/s"
 
 
