@@ -422,20 +422,23 @@ VALUE_SETS = {
 }
 
 
+def pipelines_namespace(namespaces: dict[str, str]) -> list[str]:
+    """Values that point the connections Secret, the operator and the console at the test's pipelines namespace."""
+    pipelines = namespaces["pipelines"]
+    return [
+        *("--set", f"connections.extraNamespaces={{{pipelines}}}"),
+        *("--set", f"operator.watchNamespaces={{{pipelines}}}"),
+        *("--set", f"console.watchNamespace={pipelines}"),
+    ]
+
+
 @pytest.mark.parametrize("value_set", VALUE_SETS)
 def test_every_rendered_manifest_passes_server_side_dry_run(
     helm: Path, kube_cluster: KubeCluster, namespaces: dict[str, str], value_set: str
 ) -> None:
     args = [*VALUE_SETS[value_set], "--include-crds"]
     if value_set == "bring-your-own":
-        args += [
-            "--set",
-            f"connections.extraNamespaces={{{namespaces['pipelines']}}}",
-            "--set",
-            f"operator.watchNamespaces={{{namespaces['pipelines']}}}",
-            "--set",
-            f"console.watchNamespace={namespaces['pipelines']}",
-        ]
+        args += pipelines_namespace(namespaces)
     documents = render(helm, *args, namespace=namespaces["release"])
     assert len(documents) > 10
     unplaced = [
@@ -478,12 +481,7 @@ def test_install_copies_the_credentials_brought_into_the_connections_secret(
         release,
         "-f",
         str(BRING_YOUR_OWN),
-        "--set",
-        f"connections.extraNamespaces={{{namespaces['pipelines']}}}",
-        "--set",
-        f"operator.watchNamespaces={{{namespaces['pipelines']}}}",
-        "--set",
-        f"console.watchNamespace={namespaces['pipelines']}",
+        *pipelines_namespace(namespaces),
         # kopf's peering CRDs may exist already, installed by another test of this session rather than by helm
         "--set",
         "operator.peering.installCrd=false",
