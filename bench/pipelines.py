@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import time
 import uuid
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -30,13 +31,16 @@ def grid_pipeline(
     sinks: bool = False,
     topic: str | None = None,
     checkpoint_interval: str | None = None,
+    parallelism: int = 1,
 ) -> GridPipeline:
     """A grid pipeline for a benchmark; ``sinks`` switches InfluxDB and the archive on (both are off by default)."""
     document = grid_document(name, fields=fields or ["voltage"], threshold=threshold)
     document["spec"]["source"]["partitions"] = partitions
     if topic is not None:
         document["spec"]["source"]["topic"] = topic
-    document["spec"]["flink"] = {} if checkpoint_interval is None else {"checkpointInterval": checkpoint_interval}
+    document["spec"]["flink"] = {"parallelism": parallelism}
+    if checkpoint_interval is not None:
+        document["spec"]["flink"]["checkpointInterval"] = checkpoint_interval
     if sinks:
         document["spec"]["sinks"] = {"influxdb": {"enabled": True}, "archive": {"enabled": True}}
     return parse_pipeline(document)
@@ -65,39 +69,76 @@ def start(stack: StackConfig, pipeline: GridPipeline) -> str:
         {"execution.target": "remote", "rest.address": HOST, "rest.port": str(stack.ports.flink_rest)},
     )
     flinkrest.wait_for_state(stack.flink_url, job_id, "RUNNING", timeout=120)
+    flinkrest.wait_for_tasks_running(stack.flink_url, job_id, timeout=120)
     return job_id
 
 
-def source_records_in(stack: StackConfig, job_id: str) -> int:
-    """Records the job's source has read from Kafka so far. (Records *out* would count each record once per exchange
-    it enters: twice with the archive on.)"""
-    job: dict[str, Any] = httpx.get(f"{stack.flink_url}/jobs/{job_id}", timeout=10).json()
-    source = next(v for v in job["vertices"] if "Source" in v["name"])
-    return int(source["metrics"]["read-records"])
-
-
 def wait_for_source(stack: StackConfig, job_id: str, events: int, *, stall_timeout: float = 60.0) -> float:
-    """Wait until the job's source has read ``events`` records, printing progress; return the seconds waited.
+    """Wait until every Kafka source of the job has read ``events`` records; return the seconds waited."""
+    return max(wait_for_sources(stack, job_id, events, stall_timeout=stall_timeout).values())
 
-    Fails when the count stands still for ``stall_timeout`` seconds (the job is failing over, or a sink is stuck),
+
+def wait_for_sources(stack: StackConfig, job_id: str, events: int, *, stall_timeout: float = 60.0) -> dict[str, float]:
+    """Wait until each Kafka source of the job (the alert path's; the archive's when it is on) has read ``events``
+    records, printing progress; return the seconds each took.
+
+    Fails when the counts stand still for ``stall_timeout`` seconds (the job is failing over, or a sink is stuck),
     naming the job's latest exception."""
     began = last_report = last_move = time.monotonic()
-    done = 0
-    while done < events:
+    done: dict[str, float] = {}
+    read: dict[str, int] = {}
+    while not read or len(done) < len(read):
         time.sleep(0.2)
-        now, previous = time.monotonic(), done
-        done = source_records_in(stack, job_id)
-        if done != previous:
+        now, previous = time.monotonic(), read
+        read = sources_read(stack, job_id)
+        done.update({name: now - began for name, n in read.items() if n >= events and name not in done})
+        if read != previous:
             last_move = now
         elif now - last_move > stall_timeout:
             raise RuntimeError(
-                f"job {job_id} read no event for {stall_timeout:.0f}s ({done:,} of {events:,}); its latest exception:"
+                f"job {job_id} read no event for {stall_timeout:.0f}s ({read} of {events:,}); its latest exception:"
                 f" {latest_exception(stack, job_id)} -- fix: read the TaskManager log (gridctl stack logs)"
             )
         if now - last_report > 5:
-            print(f"… {done:,} of {events:,} events, {done / (now - began):,.0f}/s", flush=True)
+            least = min(read.values())
+            print(f"… {least:,} of {events:,} events, {least / (now - began):,.0f}/s", flush=True)
             last_report = now
-    return time.monotonic() - began
+    return done
+
+
+def sources_read(stack: StackConfig, job_id: str) -> dict[str, int]:
+    """Records each Kafka source of the job has read so far, by vertex name (the alert path's, the archive's)."""
+    job: dict[str, Any] = httpx.get(f"{stack.flink_url}/jobs/{job_id}", timeout=10).json()
+    return {v["name"]: int(v["metrics"]["read-records"]) for v in job["vertices"] if v["name"].startswith("Source")}
+
+
+def cpu_seconds(pattern: str) -> float:
+    """CPU seconds (user + system) used so far by the processes whose command line matches ``pattern``."""
+    import subprocess
+
+    found = subprocess.run(["pgrep", "-f", pattern], capture_output=True, text=True).stdout.split()
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for pid in found:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / ticks
+    return total
+
+
+# What each process's CPU is charged to in the replay benchmarks.
+PROCESSES = {
+    "taskmanager": "TaskManagerRunner",
+    "kafka": "kafka.Kafka",
+    "seaweedfs": "weed mini",
+    "influxdb": "influxd run",
+}
+
+
+def cpu_snapshot() -> dict[str, float]:
+    return {name: cpu_seconds(pattern) for name, pattern in PROCESSES.items()}
 
 
 def latest_exception(stack: StackConfig, job_id: str) -> str:
@@ -106,7 +147,7 @@ def latest_exception(stack: StackConfig, job_id: str) -> str:
     return entries[0]["stacktrace"].splitlines()[0] if entries else "none recorded"
 
 
-def prefill_replay_topic(stack: StackConfig, topic: str, events: int, meters: int) -> int:
+def prefill_replay_topic(stack: StackConfig, topic: str, events: int, meters: int, partitions: int = 3) -> int:
     """Fill ``topic`` with the replay benchmarks' grid events (0.1 % anomalies, 0.1 % malformed, seed 1); return how
     many are well-formed."""
     print(f"pre-filling {topic} with {events:,} events from {meters:,} meters…")
@@ -122,7 +163,7 @@ def prefill_replay_topic(stack: StackConfig, topic: str, events: int, meters: in
         malformed_rate=0.001,
         seed=1,
         start_ms=1_767_225_600_000,
-        partitions=3,
+        partitions=partitions,
     )
     summary = Generator(fill, progress=lambda line: print(line, flush=True)).run()
     return events - sum(summary.malformed.values())

@@ -93,6 +93,30 @@ def test_grid_sinks_are_partitioned_parquet_and_tagged_points() -> None:
 
 
 @pytest.mark.parametrize("profile", ["grid", "rocket"])
+def test_the_archive_reads_the_source_into_views_of_its_own(profile: str) -> None:
+    """Nothing connects the archive to the alert path: its inserts read only its own views, which start at a second
+    Kafka table with a consumer group of its own; the alert path's inserts read none of them."""
+    pipeline = load_pipeline(ROOT / "examples" / f"{profile}.yaml")
+    sql = job_sql(pipeline, _wiring())
+    archive = [i for i in sql.inserts if i.startswith("INSERT INTO archive_")]
+    alert_path = [i for i in sql.inserts if not i.startswith("INSERT INTO archive_")]
+    assert len(archive) == 2 and all(
+        i.endswith(("FROM archiving_alerts", "FROM archived_readings", "FROM archiving_telemetry")) for i in archive
+    )
+    assert not any("archiving_" in i or "archived_" in i for i in alert_path)
+    sources = [d for d in sql.ddl if "'scan.startup.mode'" in d]
+    assert [d.split("\n")[0] for d in sources] == [
+        "CREATE TEMPORARY TABLE source_records (",
+        "CREATE TEMPORARY TABLE archiving_source_records (",
+    ]
+    group = f"gridpipe-{pipeline.metadata.name}"
+    assert f"'properties.group.id' = '{group}'" in sources[0]
+    assert f"'properties.group.id' = '{group}-archive'" in sources[1]
+    views = [d for d in sql.ddl if d.startswith("CREATE TEMPORARY VIEW archiving_")]
+    assert views and all("FROM source_records" not in v for v in views)
+
+
+@pytest.mark.parametrize("profile", ["grid", "rocket"])
 def test_influx_points_carry_the_original_event_as_a_json_string_field(profile: str) -> None:
     columns = [(c.name, c.sql_type) for c in influx_columns(profile)]
     assert columns[-2:] == [("alert_id", "STRING"), ("original_event", "STRING")]

@@ -54,14 +54,14 @@ class LocalConnectors:
     out: Path
 
     def table(self, table: Table) -> str:
-        if table.role is Role.RECORDS:
-            return self._records()
+        if table.role in (Role.RECORDS, Role.ARCHIVE_RECORDS):
+            return self._records(table.name)
         columns = [Column(c.name, c.sql_type) for c in table.columns]
         return create_table(table.name, columns, self._json_files(table.name))
 
-    def _records(self) -> str:
+    def _records(self, name: str) -> str:
         """The records as one JSON file, read in order; the Kafka metadata columns are computed from them."""
-        folder = self.out / "source_records"
+        folder = self.out / name
         folder.mkdir(parents=True)
         lines = (
             json.dumps(
@@ -79,7 +79,7 @@ class LocalConnectors:
             Column("partition", "AS 0"),
             Column("kafka_time", "AS TO_TIMESTAMP_LTZ(kafka_ms, 3)"),
         ]
-        return create_table("source_records", columns, self._json_files("source_records"))
+        return create_table(name, columns, self._json_files(name))
 
     def _json_files(self, table: str) -> dict[str, str]:
         return {"connector": "filesystem", "path": str(self.out / table), "format": "json"}

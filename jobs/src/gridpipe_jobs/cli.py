@@ -98,6 +98,8 @@ def run(
             remote_execution(endpoints.flink_url),
         )
         flinkrest.wait_for_state(endpoints.flink_url, job_id, "RUNNING", timeout=120)
+        took = flinkrest.wait_for_tasks_running(endpoints.flink_url, job_id, timeout=120)
+        typer.echo(f"every task of {job_name(pipeline)} is running ({took:.1f}s after the job was scheduled)")
     except PipelineInvalid as invalid:
         typer.echo(f"error: {invalid}", err=True)
         raise typer.Exit(2) from invalid

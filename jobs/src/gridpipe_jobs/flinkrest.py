@@ -53,5 +53,34 @@ def wait_for_state(flink_url: str, job_id: str, wanted: str = "RUNNING", timeout
     )
 
 
+def task_states(flink_url: str, job_id: str) -> dict[str, int]:
+    """How many of the job's subtasks are in each state (CREATED, DEPLOYING, INITIALIZING, RUNNING, ...)."""
+    response = _request("GET", f"{flink_url}/jobs/{job_id}", timeout=5)
+    counts: dict[str, int] = {}
+    for vertex in response.json()["vertices"]:
+        for state, count in vertex["tasks"].items():
+            counts[state] = counts.get(state, 0) + int(count)
+    return {state: count for state, count in counts.items() if count}
+
+
+def wait_for_tasks_running(flink_url: str, job_id: str, timeout: float = 120) -> float:
+    """Wait until every subtask of the job runs (has opened its operators and reads or waits for records); return
+    the seconds waited. A job is RUNNING as soon as it is scheduled, seconds before its tasks take a record."""
+    began = time.monotonic()
+    deadline = began + timeout
+    states: dict[str, int] = {}
+    while time.monotonic() < deadline:
+        states = task_states(flink_url, job_id)
+        if states and set(states) == {"RUNNING"}:
+            return time.monotonic() - began
+        if states.keys() & {"FAILED", "CANCELED", "CANCELING"}:
+            break
+        time.sleep(0.2)
+    raise GridpipeError(
+        f"Flink job {job_id}'s tasks are not all running after {timeout:.0f}s (subtasks by state: {states})",
+        f"open {flink_url}/#/job/running/{job_id}/exceptions or read the TaskManager log",
+    )
+
+
 def cancel(flink_url: str, job_id: str) -> None:
     _request("PATCH", f"{flink_url}/jobs/{job_id}?mode=cancel", timeout=10)

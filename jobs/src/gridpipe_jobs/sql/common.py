@@ -67,6 +67,7 @@ class Role(enum.Enum):
     """What a table is to the job; the connectors decide where it is (Kafka, InfluxDB, S3, or files in a test)."""
 
     RECORDS = "records"
+    ARCHIVE_RECORDS = "archive records"
     ANOMALIES = "anomalies"
     DEAD_LETTERS = "dead letters"
     INFLUXDB = "influxdb"
@@ -104,6 +105,25 @@ RECORDS = Table(
 DEAD_LETTERS = Table("dead_letter_sink", Role.DEAD_LETTERS, DEAD_LETTER_COLUMNS)
 
 
+@dataclass(frozen=True)
+class Branch:
+    """One copy of a topology's source and views. The alert path reads the source topic for detection and the alert
+    sinks; the archive reads it again into a copy of its own (decoding and detection included), not connected to the
+    alert path. So nothing the archive does -- a checkpoint upload, a commit, an S3 outage, a restart of its tasks --
+    can hold up an alert (docs/performance.md, Latency isolation)."""
+
+    prefix: str
+    records: Table
+
+    def __call__(self, name: str) -> str:
+        """The name of view ``name`` in this branch."""
+        return self.prefix + name
+
+
+ALERT_PATH = Branch("", RECORDS)
+ARCHIVE_PATH = Branch("archiving_", Table("archiving_source_records", Role.ARCHIVE_RECORDS, RECORDS.columns))
+
+
 def kafka_options(topic: str, bootstrap: str, extra: dict[str, str]) -> dict[str, str]:
     return {"connector": "kafka", "topic": topic, "properties.bootstrap.servers": bootstrap, **extra}
 
@@ -127,12 +147,14 @@ class ProductionConnectors:
         spec, bootstrap = self.pipeline.spec, self.wiring.bootstrap
         key_and_value = {"key.format": "raw", "key.fields": "key"}
         match table.role:
-            case Role.RECORDS:
+            case Role.RECORDS | Role.ARCHIVE_RECORDS:
+                # The archive's read has a consumer group of its own: its offsets are its own progress.
+                group = f"gridpipe-{self.pipeline.metadata.name}"
                 return kafka_options(
                     spec.source.topic,
                     bootstrap,
                     {
-                        "properties.group.id": f"gridpipe-{self.pipeline.metadata.name}",
+                        "properties.group.id": group if table.role is Role.RECORDS else f"{group}-archive",
                         "properties.auto.offset.reset": "earliest",
                         "scan.startup.mode": _STARTUP_MODES[spec.source.start_from],
                         **key_and_value,

@@ -5,9 +5,11 @@ from __future__ import annotations
 from gridpipe_jobs.severity import EQUIPMENT_FAILURE_SEVERITY, GRID_DEFAULT_SEVERITY, GRID_SIGMA_BANDS
 from gridpipe_jobs.sinks import date_partitions, event_columns, influx_columns
 from gridpipe_jobs.sql.common import (
+    ALERT_PATH,
+    ARCHIVE_PATH,
     DEAD_LETTERS,
     KAFKA_POSITION,
-    RECORDS,
+    Branch,
     Connectors,
     JobSql,
     Role,
@@ -73,73 +75,12 @@ INFLUX_SINK = Table("influx_sink", Role.INFLUXDB, tuple(influx_columns("grid")))
 
 
 def grid_topology(pipeline: GridPipeline, wiring: Wiring, connect: Connectors) -> JobSql:
-    """The whole grid job, top to bottom: every detector's rows meet in one ``alerts`` view that feeds Kafka,
-    InfluxDB and the archive alike."""
-    spec, name = pipeline.spec, pipeline.metadata.name
+    """The whole grid job, top to bottom: every detector's rows meet in one ``alerts`` view that feeds Kafka and
+    InfluxDB; the archive gets the same views from a read of its own (``ARCHIVE_PATH``)."""
+    spec = pipeline.spec
     reading = event_columns(wiring.reading_schema)
-    ddl = [*functions(), connect.table(RECORDS)]
-
-    # Decode once; the rejected records become dead letters, the rest readings.
-    ddl += [
-        create_view(
-            "decoded_records",
-            select(
-                {
-                    **same("key", "value", "topic", "partition", "offset", "kafka_time"),
-                    "r": f"DECODE_READING(`value`, {literal(wiring.registry_url)}, {literal(wiring.reading_schema)})",
-                },
-                "source_records",
-            ),
-        ),
-        # Flat from here on: an operator that passes a ROW column on copies it, and every branch would.
-        create_view(
-            "decoded",
-            select(
-                {
-                    **same("key", "value", "topic", "partition", "offset", "kafka_time"),
-                    **{column: f"r.{quoted(column)}" for column in ("reason", "error_class", "error_message")},
-                    **{_decoded(c): f"r.{quoted(_decoded(c))}" for c in reading},
-                },
-                "decoded_records",
-            ),
-        ),
-        connect.table(DEAD_LETTERS),
-        create_view(
-            "readings",
-            select(
-                {
-                    **same("meter_id", "event_time", "voltage", "current", "temperature", "status"),
-                    "payload": "`value`",
-                    "kafka_time": "kafka_time",
-                },
-                "decoded",
-                where="reason IS NULL",
-            ),
-        ),
-    ]
+    ddl = [*functions(), *_views(pipeline, wiring, connect, ALERT_PATH), connect.table(DEAD_LETTERS)]
     inserts = [dead_letters("decoded")]
-
-    # Detection: one ZSCORE per judged field, equipment status; every anomaly a row of the same columns.
-    detections = []
-    if spec.detection.zscore is not None:
-        for field in spec.detection.zscore.fields:
-            ddl += _zscore_views(spec.detection.zscore, field)
-            detections.append(_zscore_anomalies(spec.detection.zscore, field))
-    if spec.detection.equipment_failure is not None and spec.detection.equipment_failure.enabled:
-        detections.append(_equipment_failures())
-    ddl += [
-        create_view("anomalies", union_all(detections)),
-        create_view(
-            "alerts",
-            select(
-                {
-                    **same(*ANOMALY_ROW),
-                    "alert_id": alert_id(name, "meter_id", "CAST(event_time AS STRING)", "rule"),
-                },
-                "anomalies",
-            ),
-        ),
-    ]
 
     # Sinks: the anomalies topic always; InfluxDB and the archive when the spec turns them on.
     ddl.append(connect.table(ANOMALY_SINK))
@@ -149,10 +90,12 @@ def grid_topology(pipeline: GridPipeline, wiring: Wiring, connect: Connectors) -
         ddl.append(connect.table(INFLUX_SINK))
         inserts.append(insert(INFLUX_SINK, _influx_point(pipeline, wiring), "alerts"))
     if spec.sinks.archive.enabled:
+        archive = ARCHIVE_PATH
         readings_archive = archive_table("readings", (*reading, *KAFKA_POSITION))
         anomalies_archive = archive_table("anomalies", ANOMALY_COLUMNS)
         ddl += [
-            # Only the archived columns: the rows of this branch are copied where it forks from detection.
+            *_views(pipeline, wiring, connect, archive),
+            # Only the archived columns: the rows of this view are copied where it forks from the branch's detection.
             create_view(
                 "archived_readings",
                 select(
@@ -161,7 +104,7 @@ def grid_topology(pipeline: GridPipeline, wiring: Wiring, connect: Connectors) -
                         "kafka_partition": "`partition`",
                         "kafka_offset": "`offset`",
                     },
-                    "decoded",
+                    archive("decoded"),
                     where="reason IS NULL",
                 ),
             ),
@@ -178,17 +121,89 @@ def grid_topology(pipeline: GridPipeline, wiring: Wiring, connect: Connectors) -
                 },
                 "archived_readings",
             ),
-            insert(anomalies_archive, {**_archived_anomaly(pipeline), **date_partitions("event_time")}, "alerts"),
+            insert(
+                anomalies_archive,
+                {**_archived_anomaly(pipeline), **date_partitions("event_time")},
+                archive("alerts"),
+            ),
         ]
     return JobSql(ddl, inserts)
+
+
+def _views(pipeline: GridPipeline, wiring: Wiring, connect: Connectors, branch: Branch) -> list[str]:
+    """The branch's source table and views, from the records to ``alerts``: decoded (rejected records keep their
+    reason), readings, one ZSCORE per judged field, equipment status, and every anomaly as one row."""
+    spec, name = pipeline.spec, pipeline.metadata.name
+    reading = event_columns(wiring.reading_schema)
+    ddl = [
+        connect.table(branch.records),
+        # Decode once; the rejected records become dead letters (alert path), the rest readings.
+        create_view(
+            branch("decoded_records"),
+            select(
+                {
+                    **same("key", "value", "topic", "partition", "offset", "kafka_time"),
+                    "r": f"DECODE_READING(`value`, {literal(wiring.registry_url)}, {literal(wiring.reading_schema)})",
+                },
+                branch.records.name,
+            ),
+        ),
+        # Flat from here on: an operator that passes a ROW column on copies it, and every branch would.
+        create_view(
+            branch("decoded"),
+            select(
+                {
+                    **same("key", "value", "topic", "partition", "offset", "kafka_time"),
+                    **{column: f"r.{quoted(column)}" for column in ("reason", "error_class", "error_message")},
+                    **{_decoded(c): f"r.{quoted(_decoded(c))}" for c in reading},
+                },
+                branch("decoded_records"),
+            ),
+        ),
+        create_view(
+            branch("readings"),
+            select(
+                {
+                    **same("meter_id", "event_time", "voltage", "current", "temperature", "status"),
+                    "payload": "`value`",
+                    "kafka_time": "kafka_time",
+                },
+                branch("decoded"),
+                where="reason IS NULL",
+            ),
+        ),
+    ]
+
+    # Detection: one ZSCORE per judged field, equipment status; every anomaly a row of the same columns.
+    detections = []
+    if spec.detection.zscore is not None:
+        for field in spec.detection.zscore.fields:
+            ddl += _zscore_views(spec.detection.zscore, field, branch)
+            detections.append(_zscore_anomalies(spec.detection.zscore, field, branch))
+    if spec.detection.equipment_failure is not None and spec.detection.equipment_failure.enabled:
+        detections.append(_equipment_failures(branch))
+    ddl += [
+        create_view(branch("anomalies"), union_all(detections)),
+        create_view(
+            branch("alerts"),
+            select(
+                {
+                    **same(*ANOMALY_ROW),
+                    "alert_id": alert_id(name, "meter_id", "CAST(event_time AS STRING)", "rule"),
+                },
+                branch("anomalies"),
+            ),
+        ),
+    ]
+    return ddl
 
 
 def _decoded(column: Column) -> str:
     return DECODED_NAMES.get(column.name, column.name)
 
 
-def _zscore_views(zscore: ZScore, field: str) -> list[str]:
-    view = f"zscore_{field}"
+def _zscore_views(zscore: ZScore, field: str, branch: Branch) -> list[str]:
+    view = branch(f"zscore_{field}")
     arguments = {
         "input": f"TABLE {view}_input PARTITION BY meter_id",
         "k": f"CAST({number(zscore.threshold)} AS DOUBLE)",
@@ -197,13 +212,16 @@ def _zscore_views(zscore: ZScore, field: str) -> list[str]:
         "bucket_ms": f"CAST({zscore.bucket.ms} AS BIGINT)",
         "field": literal(field),
         # A stable uid per field keeps the window state restorable when thresholds change.
-        "uid": literal(f"zscore-{field}"),
+        "uid": literal(branch(f"zscore-{field}")),
     }
     call = ",\n  ".join(f"{name} => {value}" for name, value in arguments.items())
     return [
         create_view(
             f"{view}_input",
-            select({**same("meter_id", "event_time"), "x": quoted(field), **same("payload", "kafka_time")}, "readings"),
+            select(
+                {**same("meter_id", "event_time"), "x": quoted(field), **same("payload", "kafka_time")},
+                branch("readings"),
+            ),
         ),
         create_view(view, f"SELECT * FROM ZSCORE(\n  {call}\n)"),
     ]
@@ -223,7 +241,7 @@ def severity_sql(deviation: str) -> str:
     return f"CASE {cases} ELSE {literal(GRID_DEFAULT_SEVERITY)} END"
 
 
-def _zscore_anomalies(zscore: ZScore, field: str) -> str:
+def _zscore_anomalies(zscore: ZScore, field: str, branch: Branch) -> str:
     surge, sag = ANOMALY_TYPES[field]
     unit = UNITS[field]
     description = (
@@ -249,10 +267,10 @@ def _zscore_anomalies(zscore: ZScore, field: str) -> str:
         rule=literal(f"zscore:{field}"),
         kafka_time="kafka_time",
     )
-    return select(row, f"zscore_{field}")
+    return select(row, branch(f"zscore_{field}"))
 
 
-def _equipment_failures() -> str:
+def _equipment_failures(branch: Branch) -> str:
     no_double, no_long = "CAST(NULL AS DOUBLE)", "CAST(NULL AS BIGINT)"
     row = _anomaly_row(
         meter_id="meter_id",
@@ -272,7 +290,7 @@ def _equipment_failures() -> str:
         rule="'status'",
         kafka_time="kafka_time",
     )
-    return select(row, "readings", where="status = 'EQUIPMENT_FAILURE'")
+    return select(row, branch("readings"), where="status = 'EQUIPMENT_FAILURE'")
 
 
 def _encoded(pipeline: GridPipeline, wiring: Wiring) -> str:

@@ -5,9 +5,11 @@ from __future__ import annotations
 from gridpipe_jobs.severity import CONCURRENT_CRITICAL, ROCKET_SEVERITY
 from gridpipe_jobs.sinks import date_partitions, event_columns, influx_columns
 from gridpipe_jobs.sql.common import (
+    ALERT_PATH,
+    ARCHIVE_PATH,
     DEAD_LETTERS,
     KAFKA_POSITION,
-    RECORDS,
+    Branch,
     Connectors,
     JobSql,
     Role,
@@ -74,55 +76,11 @@ INFLUX_SINK = Table("influx_sink", Role.INFLUXDB, tuple(influx_columns("rocket")
 
 
 def rocket_topology(pipeline: GridPipeline, wiring: Wiring, connect: Connectors) -> JobSql:
-    """The whole rocket job, top to bottom: each rule is one SELECT of the ``alerts`` view, which feeds Kafka,
-    InfluxDB and the archive alike."""
-    spec, name, rules = pipeline.spec, pipeline.metadata.name, pipeline.spec.rocket_rules
-    ddl = [*functions(), connect.table(RECORDS)]
-
-    # Decode once; the rejected messages become dead letters, the rest telemetry with its event time.
-    ddl += [
-        create_view(
-            "decoded",
-            select(
-                {
-                    **same("key", "value", "topic", "partition", "offset", "kafka_time"),
-                    "t": "DECODE_TELEMETRY(`value`)",
-                },
-                "source_records",
-            ),
-        ),
-        connect.table(DEAD_LETTERS),
-        create_view(
-            "telemetry",
-            select(
-                {
-                    **{column: f"t.{quoted(column)}" for column in TELEMETRY_NAMES},
-                    "kafka_partition": "`partition`",
-                    "kafka_offset": "`offset`",
-                    "event_time": _event_time("t.`timestamp`"),
-                    "kafka_time": "kafka_time",
-                },
-                "decoded",
-                where="t.reason IS NULL",
-            ),
-        ),
-    ]
+    """The whole rocket job, top to bottom: each rule is one SELECT of the ``alerts`` view, which feeds Kafka and
+    InfluxDB; the archive gets the same views from a read of its own (``ARCHIVE_PATH``)."""
+    spec = pipeline.spec
+    ddl = [*functions(), *_views(pipeline, connect, ALERT_PATH), connect.table(DEAD_LETTERS)]
     inserts = [dead_letters("decoded", decoder="t.")]
-
-    # Detection: how many rules fire on a message, then one alert per rule that does.
-    ddl += [
-        create_view(
-            "judged",
-            select(
-                {
-                    **same(*TELEMETRY_NAMES, "kafka_partition", "kafka_offset", "event_time", "kafka_time"),
-                    "totalAnomalies": " + ".join(f"CASE WHEN {_fires(rule)} THEN 1 ELSE 0 END" for rule in rules),
-                },
-                "telemetry",
-            ),
-        ),
-        create_view("alerts", union_all(_alerts(name, rule) for rule in rules)),
-    ]
 
     # Sinks: the anomalies topic always; InfluxDB and the archive when the spec turns them on.
     ddl.append(connect.table(ANOMALY_SINK))
@@ -132,23 +90,68 @@ def rocket_topology(pipeline: GridPipeline, wiring: Wiring, connect: Connectors)
         ddl.append(connect.table(INFLUX_SINK))
         inserts.append(insert(INFLUX_SINK, _influx_point(pipeline), "alerts"))
     if spec.sinks.archive.enabled:
+        archive = ARCHIVE_PATH
         telemetry = event_columns(wiring.telemetry_schema)
         telemetry_archive = archive_table("telemetry", (*telemetry, *KAFKA_POSITION))
         anomalies_archive = archive_table("anomalies", ANOMALY_COLUMNS)
-        ddl += [connect.table(telemetry_archive), connect.table(anomalies_archive)]
+        ddl += [*_views(pipeline, connect, archive), connect.table(telemetry_archive), connect.table(anomalies_archive)]
         inserts += [
             insert(
                 telemetry_archive,
                 {**same(*(c.name for c in (*telemetry, *KAFKA_POSITION))), **date_partitions("event_time")},
-                "telemetry",
+                archive("telemetry"),
             ),
             insert(
                 anomalies_archive,
                 {**same(*(c.name for c in ANOMALY_COLUMNS)), **date_partitions("event_time")},
-                "alerts",
+                archive("alerts"),
             ),
         ]
     return JobSql(ddl, inserts)
+
+
+def _views(pipeline: GridPipeline, connect: Connectors, branch: Branch) -> list[str]:
+    """The branch's source table and views, from the records to ``alerts``: decoded (rejected messages keep their
+    reason), telemetry with its event time, how many rules fire on each message, one alert per rule that does."""
+    name, rules = pipeline.metadata.name, pipeline.spec.rocket_rules
+    return [
+        connect.table(branch.records),
+        create_view(
+            branch("decoded"),
+            select(
+                {
+                    **same("key", "value", "topic", "partition", "offset", "kafka_time"),
+                    "t": "DECODE_TELEMETRY(`value`)",
+                },
+                branch.records.name,
+            ),
+        ),
+        create_view(
+            branch("telemetry"),
+            select(
+                {
+                    **{column: f"t.{quoted(column)}" for column in TELEMETRY_NAMES},
+                    "kafka_partition": "`partition`",
+                    "kafka_offset": "`offset`",
+                    "event_time": _event_time("t.`timestamp`"),
+                    "kafka_time": "kafka_time",
+                },
+                branch("decoded"),
+                where="t.reason IS NULL",
+            ),
+        ),
+        create_view(
+            branch("judged"),
+            select(
+                {
+                    **same(*TELEMETRY_NAMES, "kafka_partition", "kafka_offset", "event_time", "kafka_time"),
+                    "totalAnomalies": " + ".join(f"CASE WHEN {_fires(rule)} THEN 1 ELSE 0 END" for rule in rules),
+                },
+                branch("telemetry"),
+            ),
+        ),
+        create_view(branch("alerts"), union_all(_alerts(name, rule, branch("judged")) for rule in rules)),
+    ]
 
 
 def _event_time(text: str) -> str:
@@ -174,7 +177,7 @@ def severity_sql(rule: RocketRule, total: str) -> str:
     return f"CASE {' '.join(cases)} ELSE {literal(default)} END"
 
 
-def _alerts(pipeline: str, rule: RocketRule) -> str:
+def _alerts(pipeline: str, rule: RocketRule, judged: str) -> str:
     """The alerts of one rule: its messages where it fires."""
     parameter = literal(rule.parameter)
     description = rocket_alert_description(rule.parameter, rule.anomaly_type)
@@ -191,7 +194,7 @@ def _alerts(pipeline: str, rule: RocketRule) -> str:
         **same("totalAnomalies", "event_time", "kafka_time"),
         "original_event": original_telemetry_json(),
     }
-    return select(alert, "judged", where=_fires(rule))
+    return select(alert, judged, where=_fires(rule))
 
 
 def _influx_point(pipeline: GridPipeline) -> dict[str, str]:
