@@ -2,10 +2,12 @@
 
 Grid:   records -> DECODE_READING -> rejected: dead-letter sink
                                   -> readings: ZSCORE per field, equipment status -> alerts -> anomalies topic,
-                                               InfluxDB, archive (readings and anomalies)
+                                                                                             InfluxDB
 Rocket: records -> DECODE_TELEMETRY -> rejected: dead-letter sink
                                     -> telemetry: one row per rule that fires -> alerts -> anomalies topic (JSON),
-                                                  InfluxDB, archive (telemetry and anomalies)
+                                                                                          InfluxDB
+The archive (when on) reads the records again into its own copy of the same views, and archives the events and its
+``alerts``: a branch not connected to the alert path (``Branch`` in common.py; docs/performance.md).
 """
 
 from __future__ import annotations
