@@ -22,8 +22,6 @@ from __future__ import annotations
 import argparse
 import io
 import statistics
-import subprocess
-import sys
 import threading
 import time
 from dataclasses import dataclass
@@ -42,6 +40,7 @@ from gridpipe_schemas.pipeline import GridPipeline
 from gridpipe_schemas.subjects import PipelineKind
 from gridpipe_schemas.topics import create_missing_topics
 from gridpipe_stack.config import StackConfig
+from gridpipe_stack.stack import start_service, stop_service
 
 APPEND_TIME = {"message.timestamp.type": "LogAppendTime"}
 FIRST_MINUTE = 60.0
@@ -197,8 +196,8 @@ def _timeline(alerts: list[Alert], step: float = 10.0) -> None:
 def restart_taskmanager(stack: StackConfig) -> None:
     """Restart the dev stack's TaskManager and wait until it has registered its slots again."""
     print("restarting the TaskManager…", flush=True)
-    for command in ("stop-service", "start-service"):
-        _service(command, "flink-taskmanager")
+    stop_service(stack, "flink-taskmanager")
+    print(f"flink-taskmanager ready again in {start_service(stack, 'flink-taskmanager', echo=_echo):.1f}s", flush=True)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         overview = httpx.get(f"{stack.flink_url}/overview", timeout=10).json()
@@ -208,20 +207,20 @@ def restart_taskmanager(stack: StackConfig) -> None:
     raise TimeoutError("the TaskManager did not register within 120 s -- fix: read `gridctl stack logs`")
 
 
-def _service(command: str, service: str) -> None:
-    subprocess.run([sys.executable, "-m", "gridpipe_cli", "stack", command, service], check=True, timeout=180)
+def _echo(line: str) -> None:
+    print(line, flush=True)
 
 
-def _schedule_outage(spec: str) -> threading.Thread:
+def _schedule_outage(stack: StackConfig, spec: str) -> threading.Thread:
     """``service:start:end``: stop the stack service ``start`` seconds into the run and start it at ``end``."""
     service, start_s, end_s = spec.split(":")
 
     def outage() -> None:
         time.sleep(float(start_s))
         print(f"stopping {service} (outage until {end_s}s into the run)…", flush=True)
-        _service("stop-service", service)
+        stop_service(stack, service)
         time.sleep(float(end_s) - float(start_s))
-        _service("start-service", service)
+        print(f"{service} ready again in {start_service(stack, service, echo=_echo):.1f}s", flush=True)
 
     thread = threading.Thread(target=outage, name="outage")
     thread.start()
@@ -239,7 +238,7 @@ def run_once(stack: StackConfig, args: argparse.Namespace, sinks: bool) -> dict[
     )
     began = time.monotonic()
     job_id = start(stack, pipeline)
-    outage = _schedule_outage(args.outage) if args.outage else None
+    outage = _schedule_outage(stack, args.outage) if args.outage else None
     started_s = time.monotonic() - began
     try:
         achieved = _generate(stack, pipeline, args)

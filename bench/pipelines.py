@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import subprocess
 import time
 import uuid
 from pathlib import Path
@@ -114,8 +115,6 @@ def sources_read(stack: StackConfig, job_id: str) -> dict[str, int]:
 
 def cpu_seconds(pattern: str) -> float:
     """CPU seconds (user + system) used so far by the processes whose command line matches ``pattern``."""
-    import subprocess
-
     found = subprocess.run(["pgrep", "-f", pattern], capture_output=True, text=True).stdout.split()
     ticks = os.sysconf("SC_CLK_TCK")
     total = 0.0
