@@ -1,8 +1,8 @@
 """Every dashboard panel proven on real data, and the console's Pipeline-health page in a real browser.
 
-One grid pipeline (InfluxDB sink on) runs for the whole module under a steady generator; Prometheus scrapes the
-test stack's Flink, Kafka and the rest every 5 s and evaluates the recording rules. Each panel query of every
-dashboard is then run the way Grafana would run it: PromQL through Prometheus' HTTP API, Flux against InfluxDB.
+One grid pipeline (InfluxDB sink and archive on) runs for the whole module under a steady generator; Prometheus
+scrapes the test stack's Flink, Kafka and the rest every 5 s and evaluates the recording rules. Each panel query of
+every dashboard is then run the way Grafana would run it: PromQL through Prometheus' HTTP API, Flux against InfluxDB.
 """
 
 from __future__ import annotations
@@ -56,7 +56,10 @@ def loaded(local_stack: StackConfig) -> Iterator[LoadedPipeline]:
     for example in ("grid.yaml", "rocket.yaml"):
         ensure_topics(load_pipeline(EXAMPLES / example), local_stack.kafka_bootstrap)
     document = grid_document(unique("observed"))
-    document["spec"]["sinks"] = {"influxdb": {"enabled": True, "bucket": "gridpipe"}}
+    document["spec"]["sinks"] = {
+        "influxdb": {"enabled": True, "bucket": "gridpipe"},
+        "archive": {"enabled": True, "rolloverSizeMb": 8, "rolloverInterval": "10s"},
+    }
     document["spec"]["source"]["startFrom"] = "latest"
     running = start_pipeline(local_stack, document)
     config = GeneratorConfig(
@@ -80,6 +83,10 @@ def loaded(local_stack: StackConfig) -> Iterator[LoadedPipeline]:
             f"the ingestion-rate panel within 10 % of the generator's {RATE:.0f}/s",
             every=5,
         )
+        # The archive's series come from listing S3 every 15 s: its commit rate needs two listings after the first
+        # commit.
+        committed = f'gridpipe:archive_bytes_committed:rate5m{{pipeline="{loaded.name}"}}'
+        wait_until(lambda: bool(instant(local_stack, committed)), 120, "the archive's commit rate", every=5)
         yield loaded
     finally:
         stop.set()

@@ -28,6 +28,7 @@ BOUNDED_LABELS = {
     "reason",
     "outcome",
     "le",
+    "dataset",  # the archive's datasets: readings, telemetry, anomalies
     "job",
     "topic",
     "request",

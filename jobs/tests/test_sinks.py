@@ -29,11 +29,13 @@ from jobtesting import (
     unique,
 )
 from sinktesting import (
+    archive_files,
     archive_query,
     archive_rows,
     influx_alerts,
     influx_original_events,
     operator_counter,
+    prometheus_value,
     s3_access,
     wait_until,
 )
@@ -102,6 +104,24 @@ def _influx_points(
 
 def _labelled_failures(cfg: GeneratorConfig) -> int:
     return sum(1 for r in itertools.islice(build_stream(cfg, 1, 0), cfg.count) if "EQUIPMENT_FAILURE" in r.label)
+
+
+def _assert_archive_exported(stack: StackConfig, pipeline: Any, dataset: str) -> None:
+    """Prometheus's gridpipe_archive_files and _bytes of the dataset equal the part files S3 lists (within 60 s)."""
+    files, size = archive_files(stack, pipeline, dataset)
+    assert files > 0
+    selector = f'{{pipeline="{pipeline.metadata.name}", dataset="{dataset}"}}'
+
+    def exported() -> tuple[float | None, float | None]:
+        return (
+            prometheus_value(stack, f"gridpipe_archive_files{selector}"),
+            prometheus_value(stack, f"gridpipe_archive_bytes{selector}"),
+        )
+
+    def as_listed(found: tuple[float | None, float | None]) -> bool:
+        return found == (float(files), float(size))
+
+    wait_until(f"gridpipe_archive_* of {selector} in Prometheus", exported, as_listed, timeout=60, every=2)
 
 
 def _influx_ids(stack: StackConfig, pipeline: Any) -> set[str]:
@@ -350,6 +370,9 @@ def test_rocket_telemetry_and_alerts_reach_both_sinks(local_stack: StackConfig, 
     )
     [(alerts,)] = archive_query(local_stack, pipeline, 'SELECT count(DISTINCT "alertId") FROM anomalies')
     assert (telemetry, days, alerts) == (wellformed, 1, len(published))
+    # What the archive holds, in Prometheus from the stack's archive exporter: the same files and bytes as S3 lists.
+    for dataset in ("telemetry", "anomalies"):
+        _assert_archive_exported(local_stack, pipeline, dataset)
 
     s3 = s3_access(local_stack)
     env = {

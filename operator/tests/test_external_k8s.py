@@ -8,6 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 from pyarrow import fs
 
 from gridpipe_schemas.registry import SchemaRegistry
@@ -181,3 +182,44 @@ def test_finalizer_follows_the_policy(
     wait_for(lambda: (api.pipeline("stored") or {})["metadata"].get("finalizers"), "the finalizer")
     api.patch_pipeline("stored", {"spec": {"deletionPolicy": "Retain"}})
     wait_for(lambda: not (api.pipeline("stored") or {})["metadata"].get("finalizers"), "no finalizer under Retain")
+
+
+def archive_sample(metrics: str, name: str, namespace: str, dataset: str) -> float | None:
+    for family in text_string_to_metric_families(metrics):
+        for sample in family.samples:
+            if sample.name == name and sample.labels == {
+                "namespace": namespace,
+                "pipeline": "stored",
+                "dataset": dataset,
+            }:
+                return float(sample.value)
+    return None
+
+
+def test_archive_usage_is_observed_in_s3_and_exported(
+    api: Api, stack_secret: StackConfig, start_operator: Callable[..., OperatorProcess]
+) -> None:
+    operator = start_operator(GRIDPIPE_OPERATOR_ARCHIVE_OBSERVE_SECONDS="1")
+    api.create_pipeline(stored_document(api.namespace))
+    wait_for(lambda: externals_ready(api), "externals ready", timeout=30)
+    s3 = s3_of(stack_secret)
+    day = f"{api.namespace}-archive/grid/stored/stored/readings/year=2026/month=12/day=01"
+    for part, size in (("part-a-0-0", 300), ("part-a-0-1", 200), ("_SUCCESS", 0)):
+        with s3.open_output_stream(f"{day}/{part}") as out:
+            out.write(b"p" * size)
+
+    def exported() -> tuple[float | None, float | None]:
+        text = operator.metrics()
+        return (
+            archive_sample(text, "gridpipe_archive_files", api.namespace, "readings"),
+            archive_sample(text, "gridpipe_archive_bytes", api.namespace, "readings"),
+        )
+
+    wait_for(lambda: exported() == (2.0, 500.0), "2 files of 500 bytes in gridpipe_archive_*", timeout=30, interval=0.5)
+    delete_pipeline(api)
+    wait_for(
+        lambda: exported() == (None, None),
+        "the deleted pipeline's archive no longer exported",
+        timeout=30,
+        interval=0.5,
+    )

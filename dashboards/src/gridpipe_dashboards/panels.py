@@ -30,6 +30,10 @@ RECORDED_SERIES = (
     "gridpipe:checkpoints_completed",
     "gridpipe:backpressure_ratio",
     "gridpipe:influxdb_points:rate1m",
+    "gridpipe:archive_lag_records",
+    "gridpipe:archive_files",
+    "gridpipe:archive_bytes_committed:rate5m",
+    "gridpipe:archive_last_commit_age_seconds",
 )
 
 SELECTED = 'pipeline="$pipeline", namespace=~"$namespace"'
@@ -270,13 +274,54 @@ HEALTH_SINKS = Row(
     ),
 )
 
+HEALTH_ARCHIVE = Row(
+    "Parquet archive",
+    (
+        Panel(
+            "Archive committed",
+            "Bytes of Parquet committed to S3 per second, as listed in the archive's bucket (files become objects "
+            "when a checkpoint completes).",
+            "binBps",
+            "timeseries",
+            (prom(of_pipeline("sum", "gridpipe:archive_bytes_committed:rate5m"), "committed"),),
+            width=6,
+        ),
+        Panel(
+            "Archive files",
+            "Committed Parquet files in S3, per dataset.",
+            "short",
+            "timeseries",
+            (prom(of_pipeline("sum", "gridpipe:archive_files", by="dataset"), "{{dataset}}"),),
+            width=6,
+        ),
+        Panel(
+            "Last archive commit",
+            "Age of the newest committed archive file. While records come in it stays near the checkpoint "
+            "interval; GridpipeArchiveStalled fires after 15 minutes.",
+            "s",
+            "timeseries",
+            (prom(of_pipeline("max", "gridpipe:archive_last_commit_age_seconds"), "since the newest file"),),
+            width=6,
+        ),
+        Panel(
+            "Archive behind",
+            "Records of the source topic the archive has not read yet. It reads the topic itself, so it can fall "
+            "behind the alerts (S3 away, slow uploads) without delaying them.",
+            "short",
+            "timeseries",
+            (prom(of_pipeline("sum", "gridpipe:archive_lag_records"), "records behind"),),
+            width=6,
+        ),
+    ),
+)
+
 PIPELINE_HEALTH = Dashboard(
     name="pipeline-health",
     title="gridpipe / Pipeline health",
-    description="One pipeline: ingestion, latency, lag, dead letters, alerts, the Flink job and its InfluxDB sink.",
+    description="One pipeline: ingestion, latency, lag, dead letters, alerts, the Flink job and its sinks.",
     refresh="5s",
     variables=PIPELINE_VARIABLES,
-    rows=(HEALTH_OVERVIEW, HEALTH_THROUGHPUT, HEALTH_LATENCY, HEALTH_JOB, HEALTH_SINKS),
+    rows=(HEALTH_OVERVIEW, HEALTH_THROUGHPUT, HEALTH_LATENCY, HEALTH_JOB, HEALTH_SINKS, HEALTH_ARCHIVE),
 )
 
 # --- Platform

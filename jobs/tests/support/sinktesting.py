@@ -90,6 +90,24 @@ def archive_rows(stack: StackConfig, pipeline: GridPipeline, dataset: str) -> in
     return 0 if found is None else int(found.count_rows())
 
 
+def archive_files(stack: StackConfig, pipeline: GridPipeline, dataset: str) -> tuple[int, int]:
+    """The committed Parquet files of a dataset and their bytes, listed from S3 (the part files DuckDB reads)."""
+    from pyarrow import fs
+
+    archive = pipeline.spec.sinks.archive
+    root = dataset_root(archive.bucket, archive.prefix, pipeline.metadata.name, dataset)
+    found = s3_access(stack).filesystem().get_file_info(fs.FileSelector(root, recursive=True, allow_not_found=True))
+    parts = [f for f in found if f.type == fs.FileType.File and f.base_name.startswith("part-")]
+    return len(parts), sum(f.size for f in parts)
+
+
+def prometheus_value(stack: StackConfig, promql: str) -> float | None:
+    """The value of a PromQL query with one series, None when it has none."""
+    body = httpx.get(f"{stack.prometheus_url}/api/v1/query", params={"query": promql}, timeout=10).json()
+    results = body["data"]["result"]
+    return float(results[0]["value"][1]) if results else None
+
+
 def archive_query(stack: StackConfig, pipeline: GridPipeline, sql: str) -> list[tuple[Any, ...]]:
     from gridpipe_jobs.archive import connect
 

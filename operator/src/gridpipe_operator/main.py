@@ -8,6 +8,7 @@ from typing import Any
 
 import kopf
 
+from gridpipe_operator.handlers.archive_usage import observe_archives_forever
 from gridpipe_operator.handlers.child_event import on_child_event
 from gridpipe_operator.handlers.pipeline_changed import on_pipeline_changed
 from gridpipe_operator.handlers.pipeline_deleted import on_pipeline_deleting, on_pipeline_gone
@@ -56,6 +57,9 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> Non
     settings.watching.client_timeout = 330
     memo.stop_resync = threading.Event()
     threading.Thread(target=resync_forever, args=(memo.operator, memo.stop_resync), name="resync", daemon=True).start()
+    threading.Thread(
+        target=observe_archives_forever, args=(memo.operator, memo.stop_resync), name="archive-usage", daemon=True
+    ).start()
 
 
 @kopf.on.cleanup()

@@ -6,7 +6,9 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from prometheus_client import Counter, Gauge, Histogram, start_http_server
+from prometheus_client import REGISTRY, Counter, Gauge, Histogram, start_http_server
+
+from gridpipe_schemas.archive_usage import ArchiveUsageCollector
 
 RECONCILES = Counter(
     "gridpipe_operator_reconciles_total", "Reconciles of GridPipelines, by what woke them.", ["trigger"]
@@ -23,6 +25,9 @@ DURATION = Histogram(
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
 )
 PIPELINES = Gauge("gridpipe_operator_pipelines", "GridPipelines seen at the last resync.")
+# What each pipeline's archive holds, as last listed in S3 (handlers/archive_usage.py).
+ARCHIVES = ArchiveUsageCollector()
+REGISTRY.register(ARCHIVES)
 
 
 @contextmanager

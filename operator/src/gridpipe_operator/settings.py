@@ -37,6 +37,7 @@ class Settings:
     flink_release: str = "2.2.1"
     flink_service_account: str = "flink"
     resync_seconds: int = 300
+    archive_observe_seconds: int = 30
     workers: int = 8
 
     @classmethod
@@ -56,6 +57,7 @@ class Settings:
             flink_release=text("FLINK_RELEASE", defaults.flink_release),
             flink_service_account=text("FLINK_SERVICE_ACCOUNT", defaults.flink_service_account),
             resync_seconds=_int(env, "RESYNC_SECONDS", defaults.resync_seconds, 5),
+            archive_observe_seconds=_int(env, "ARCHIVE_OBSERVE_SECONDS", defaults.archive_observe_seconds, 1),
             workers=_int(env, "WORKERS", defaults.workers, 1),
         )
 

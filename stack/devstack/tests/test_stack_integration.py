@@ -102,6 +102,7 @@ def test_status_lists_every_service_running(local_stack: StackConfig) -> None:
             "prometheus",
             "alertmanager",
             "console",
+            "archive-exporter",
         )
     }
 

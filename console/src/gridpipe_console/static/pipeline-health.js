@@ -30,6 +30,8 @@ export function formatValue(value, unit) {
     case 'bytes':
     case 'decbytes':
       return `${fixed(value / 1024 / 1024, 1)} MiB`;
+    case 'binBps':
+      return `${fixed(value / 1024, 1)} KiB/s`;
     default:
       return fixed(value, 2);
   }

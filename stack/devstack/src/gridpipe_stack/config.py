@@ -70,6 +70,10 @@ class Ports:
         return self.base + 88
 
     @property
+    def archive_exporter(self) -> int:
+        return self.base + 89
+
+    @property
     def influxdb(self) -> int:
         return self.base + 86
 

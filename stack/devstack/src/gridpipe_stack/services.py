@@ -314,6 +314,7 @@ def prometheus_config(cfg: StackConfig) -> dict[str, object]:
             job("influxdb", [p.influxdb]),
             job("seaweedfs", [p.seaweedfs["metrics"]]),
             job("console", [p.console]),
+            job("archive-exporter", [p.archive_exporter]),
         ],
     }
 
@@ -497,6 +498,26 @@ def _console(cfg: StackConfig) -> Service:
     )
 
 
+def _archive_exporter(cfg: StackConfig) -> Service:
+    """Committed archive files and bytes of every pipeline in the stack's archive bucket, observed in S3 for
+    Prometheus (docs/observability.md): Flink's filesystem sink exports no such metric."""
+    url = f"http://{HOST}:{cfg.ports.archive_exporter}/metrics"
+    return Service(
+        name="archive-exporter",
+        command=[
+            sys.executable,
+            "-m",
+            "gridpipe_stack.archive_exporter",
+            *("--port", str(cfg.ports.archive_exporter), "--interval", "15"),
+        ],
+        ports={"http": cfg.ports.archive_exporter},
+        probe=probes.http_ok(url),
+        ready_timeout=60,
+        url=url,
+        env=cfg.environment(),
+    )
+
+
 def service_urls(cfg: StackConfig) -> dict[str, str]:
     """Where each service answers, for ``gridctl stack status``."""
     return {
@@ -508,6 +529,7 @@ def service_urls(cfg: StackConfig) -> dict[str, str]:
         "prometheus": cfg.prometheus_url,
         "alertmanager": cfg.alertmanager_url,
         "console": f"http://{HOST}:{cfg.ports.console}/",
+        "archive-exporter": f"http://{HOST}:{cfg.ports.archive_exporter}/metrics",
     }
 
 
@@ -524,4 +546,5 @@ def plan_services(cfg: StackConfig, inst: Installation, java: Java) -> list[Serv
         _prometheus(cfg, inst),
         _alertmanager(cfg, inst),
         _console(cfg),
+        _archive_exporter(cfg),
     ]
