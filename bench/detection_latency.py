@@ -28,9 +28,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import fastavro
-import httpx
 from common import record
-from pipelines import grid_pipeline, quiet_cluster, remove_bench_data, start, unique
+from pipelines import echo, grid_pipeline, quiet_cluster, remove_bench_data, restart_taskmanager, start, unique
 
 from gridpipe_generator.records import PRODUCED_AT_HEADER
 from gridpipe_generator.run import Generator, GeneratorConfig
@@ -193,24 +192,6 @@ def _timeline(alerts: list[Alert], step: float = 10.0) -> None:
         )
 
 
-def restart_taskmanager(stack: StackConfig) -> None:
-    """Restart the dev stack's TaskManager and wait until it has registered its slots again."""
-    print("restarting the TaskManager…", flush=True)
-    stop_service(stack, "flink-taskmanager")
-    print(f"flink-taskmanager ready again in {start_service(stack, 'flink-taskmanager', echo=_echo):.1f}s", flush=True)
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        overview = httpx.get(f"{stack.flink_url}/overview", timeout=10).json()
-        if overview.get("taskmanagers", 0) >= 1 and overview.get("slots-available", 0) >= 1:
-            return
-        time.sleep(0.5)
-    raise TimeoutError("the TaskManager did not register within 120 s -- fix: read `gridctl stack logs`")
-
-
-def _echo(line: str) -> None:
-    print(line, flush=True)
-
-
 def _schedule_outage(stack: StackConfig, spec: str) -> threading.Thread:
     """``service:start:end``: stop the stack service ``start`` seconds into the run and start it at ``end``."""
     service, start_s, end_s = spec.split(":")
@@ -220,7 +201,7 @@ def _schedule_outage(stack: StackConfig, spec: str) -> threading.Thread:
         print(f"stopping {service} (outage until {end_s}s into the run)…", flush=True)
         stop_service(stack, service)
         time.sleep(float(end_s) - float(start_s))
-        print(f"{service} ready again in {start_service(stack, service, echo=_echo):.1f}s", flush=True)
+        print(f"{service} ready again in {start_service(stack, service, echo=echo):.1f}s", flush=True)
 
     thread = threading.Thread(target=outage, name="outage")
     thread.start()

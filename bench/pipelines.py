@@ -20,6 +20,7 @@ from gridpipe_schemas.pipeline import GridPipeline, parse_pipeline
 from gridpipe_schemas.subjects import PipelineKind
 from gridpipe_schemas.topics import delete_topics
 from gridpipe_stack.config import HOST, StackConfig
+from gridpipe_stack.stack import start_service, stop_service
 from jobtesting import grid_document
 
 
@@ -183,3 +184,21 @@ def remove_bench_data(stack: StackConfig, pipelines: list[GridPipeline]) -> None
             delete_s3_prefix(
                 filesystem, archive.bucket, archive_pipeline_prefix(archive.prefix, pipeline.metadata.name)
             )
+
+
+def echo(line: str) -> None:
+    print(line, flush=True)
+
+
+def restart_taskmanager(stack: StackConfig) -> None:
+    """Restart the dev stack's TaskManager and wait until it has registered its slots again."""
+    print("restarting the TaskManager…", flush=True)
+    stop_service(stack, "flink-taskmanager")
+    print(f"flink-taskmanager ready again in {start_service(stack, 'flink-taskmanager', echo=echo):.1f}s", flush=True)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        overview = httpx.get(f"{stack.flink_url}/overview", timeout=10).json()
+        if overview.get("taskmanagers", 0) >= 1 and overview.get("slots-available", 0) >= 1:
+            return
+        time.sleep(0.5)
+    raise TimeoutError("the TaskManager did not register within 120 s -- fix: read `gridctl stack logs`")
