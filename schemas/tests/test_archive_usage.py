@@ -96,6 +96,13 @@ def test_missing_archive_is_empty_not_an_error(tmp_path: Path) -> None:
     assert UsageObserver().observe(CountingListing(tmp_path), LOCATION) == {}
 
 
+def test_folders_without_files_are_not_reported(tmp_path: Path) -> None:
+    # SeaweedFS keeps a folder whose files were deleted; only _SUCCESS left counts as empty too.
+    (tmp_path / "gridpipe-archive/grid-demo/readings/year=2026/month=12/day=1").mkdir(parents=True)
+    put(tmp_path, "gridpipe-archive/grid-demo/anomalies/year=2026/month=12/day=1/_SUCCESS", 0)
+    assert UsageObserver(today=lambda: TODAY).observe(CountingListing(tmp_path), LOCATION) == {}
+
+
 def test_collector_exports_gauges_and_counts_listing_errors(archive: Path) -> None:
     collector = ArchiveUsageCollector(UsageObserver(today=lambda: TODAY))
     broken = ArchiveLocation("ns", "broken", "gridpipe-archive")

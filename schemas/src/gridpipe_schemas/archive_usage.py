@@ -134,7 +134,7 @@ class UsageObserver:
     _rounds: int = 0
 
     def observe(self, listing: S3Listing, location: ArchiveLocation) -> dict[str, DatasetUsage]:
-        """Usage per dataset of one pipeline's archive; raises what the S3 client raises when S3 is away."""
+        """Usage per dataset with at least one committed file; raises what the S3 client raises when S3 is away."""
         full = self._rounds % self.full_every == 0
         today = self.today()
         known = self._cache.get(location, {})
@@ -148,7 +148,8 @@ class UsageObserver:
                     cached = summarize(listing.files(partition))
                 seen[partition] = cached
                 total = total + cached
-            usage[dataset_root.rsplit("/", 1)[-1]] = total
+            if total.files:  # an empty folder is no archive: some S3 servers keep folders whose files were deleted
+                usage[dataset_root.rsplit("/", 1)[-1]] = total
         self._cache[location] = seen
         return usage
 
