@@ -17,6 +17,7 @@ from gridpipe_schemas.subjects import PipelineKind
 from gridpipe_schemas.topics import create_missing_topics
 from gridpipe_stack.config import StackConfig
 from jobtesting import RunningPipeline, consume, grid_document, rocket_document, unique
+from sinktesting import prometheus_value
 
 pytestmark = pytest.mark.integration
 START_MS = 1_767_225_600_000
@@ -200,9 +201,7 @@ def _set_topic_config(stack: StackConfig, topic: str, name: str, value: str) -> 
 
 def _prometheus_sum(stack: StackConfig, metric: str, job_id: str) -> float:
     query = f'sum(flink_taskmanager_job_task_operator_{metric}{{job_id="{job_id}"}})'
-    result = httpx.get(f"{stack.prometheus_url}/api/v1/query", params={"query": query}, timeout=10).json()
-    values = [float(r["value"][1]) for r in result["data"]["result"]]
-    return values[0] if values else 0.0
+    return prometheus_value(stack, query) or 0.0
 
 
 def _wait_for_metric(stack: StackConfig, metric: str, job_id: str, at_least: float) -> float:

@@ -102,8 +102,9 @@ def archive_files(stack: StackConfig, pipeline: GridPipeline, dataset: str) -> t
 
 
 def prometheus_value(stack: StackConfig, promql: str) -> float | None:
-    """The value of a PromQL query with one series, None when it has none."""
+    """The value of a PromQL query with one series (an instant query), None when it has none."""
     body = httpx.get(f"{stack.prometheus_url}/api/v1/query", params={"query": promql}, timeout=10).json()
+    assert body["status"] == "success", f"Prometheus refused {promql!r}: {body.get('error')}"
     results = body["data"]["result"]
     return float(results[0]["value"][1]) if results else None
 
