@@ -477,44 +477,46 @@ def _seaweedfs(cfg: StackConfig, inst: Installation) -> Service:
 EXAMPLES = Path(__file__).resolve().parents[4] / "examples"
 
 
-def _console(cfg: StackConfig) -> Service:
-    """The web console for the example pipelines (docs/console.md); it reaches this stack through the stack's
-    endpoints, which its environment names."""
-    url = f"http://{HOST}:{cfg.ports.console}"
+def _python_module(
+    cfg: StackConfig, name: str, *, module: str, args: list[str], port: int, probe_path: str, url_path: str
+) -> Service:
+    """A service that is one of the workspace's Python modules, run by this interpreter; it reaches the stack through
+    the environment that names it."""
+    base = f"http://{HOST}:{port}"
     return Service(
-        name="console",
-        command=[
-            sys.executable,
-            "-m",
-            "gridpipe_console",
-            *("-f", str(EXAMPLES / "grid.yaml"), "-f", str(EXAMPLES / "rocket.yaml")),
-            *("--host", HOST, "--port", str(cfg.ports.console)),
-        ],
-        ports={"http": cfg.ports.console},
-        probe=probes.http_ok(f"{url}/healthz"),
+        name=name,
+        command=[sys.executable, "-m", module, *args],
+        ports={"http": port},
+        probe=probes.http_ok(f"{base}{probe_path}"),
         ready_timeout=60,
-        url=f"{url}/",
+        url=f"{base}{url_path}",
         env=cfg.environment(),
+    )
+
+
+def _console(cfg: StackConfig) -> Service:
+    """The web console for the example pipelines (docs/console.md)."""
+    port = cfg.ports.console
+    examples = ["-f", str(EXAMPLES / "grid.yaml"), "-f", str(EXAMPLES / "rocket.yaml")]
+    args = [*examples, "--host", HOST, "--port", str(port)]
+    return _python_module(
+        cfg, "console", module="gridpipe_console", args=args, port=port, probe_path="/healthz", url_path="/"
     )
 
 
 def _archive_exporter(cfg: StackConfig) -> Service:
     """Committed archive files and bytes of every pipeline in the stack's archive bucket, observed in S3 for
     Prometheus (docs/observability.md): Flink's filesystem sink exports no such metric."""
-    url = f"http://{HOST}:{cfg.ports.archive_exporter}/metrics"
-    return Service(
-        name="archive-exporter",
-        command=[
-            sys.executable,
-            "-m",
-            "gridpipe_stack.archive_exporter",
-            *("--port", str(cfg.ports.archive_exporter), "--interval", "15"),
-        ],
-        ports={"http": cfg.ports.archive_exporter},
-        probe=probes.http_ok(url),
-        ready_timeout=60,
-        url=url,
-        env=cfg.environment(),
+    port = cfg.ports.archive_exporter
+    args = ["--port", str(port), "--interval", "15"]
+    return _python_module(
+        cfg,
+        "archive-exporter",
+        module="gridpipe_stack.archive_exporter",
+        args=args,
+        port=port,
+        probe_path="/metrics",
+        url_path="/metrics",
     )
 
 
