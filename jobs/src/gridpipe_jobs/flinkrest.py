@@ -1,4 +1,4 @@
-"""Watch and cancel jobs through a Flink cluster's REST API."""
+"""Watch, stop and cancel jobs through a Flink cluster's REST API."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ from gridpipe_schemas.errors import GridpipeError
 ACTIVE_STATES = frozenset({"RUNNING", "CREATED", "RESTARTING", "INITIALIZING"})
 
 
-def _request(method: str, url: str, timeout: float) -> httpx.Response:
+def _request(method: str, url: str, timeout: float, body: dict[str, object] | None = None) -> httpx.Response:
     try:
-        response = httpx.request(method, url, timeout=timeout)
+        response = httpx.request(method, url, timeout=timeout, json=body)
     except httpx.TransportError as error:
         raise GridpipeError(
             f"the Flink cluster at {url.split('/jobs')[0]} is unreachable ({type(error).__name__})",
@@ -84,3 +84,25 @@ def wait_for_tasks_running(flink_url: str, job_id: str, timeout: float = 120) ->
 
 def cancel(flink_url: str, job_id: str) -> None:
     _request("PATCH", f"{flink_url}/jobs/{job_id}?mode=cancel", timeout=10)
+
+
+def stop_with_savepoint(flink_url: str, job_id: str, directory: str, timeout: float = 120) -> str:
+    """Stop the job with a savepoint under ``directory`` (a URI the JobManager can write); return its location."""
+    trigger = _request("POST", f"{flink_url}/jobs/{job_id}/stop", 10, {"targetDirectory": directory, "drain": False})
+    request_id = trigger.json()["request-id"]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        status = _request("GET", f"{flink_url}/jobs/{job_id}/savepoints/{request_id}", timeout=5).json()
+        if status["status"]["id"] == "COMPLETED":
+            operation = status["operation"]
+            if "location" in operation:
+                return str(operation["location"])
+            raise GridpipeError(
+                f"job {job_id} could not stop with a savepoint: {operation.get('failure-cause', operation)}",
+                "read the JobManager log; the job keeps running",
+            )
+        time.sleep(0.5)
+    raise GridpipeError(
+        f"job {job_id} took over {timeout:.0f}s to stop with a savepoint",
+        "see the checkpoints tab of the Flink UI for what holds the savepoint up",
+    )

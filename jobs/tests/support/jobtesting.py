@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import math
 import os
+import subprocess
+import sys
 import time
 import uuid
 from collections import defaultdict
@@ -77,21 +80,53 @@ def unique(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:6]}"
 
 
-def start_pipeline(stack: StackConfig, document: dict[str, Any]) -> RunningPipeline:
-    """Create the pipeline's topics, submit its job to the stack's Flink and wait until it runs."""
+def start_pipeline(
+    stack: StackConfig, document: dict[str, Any], restore_from: str | None = None, functions_jar: str | None = None
+) -> RunningPipeline:
+    """Create the pipeline's topics, submit its job to the stack's Flink (from the savepoint ``restore_from``, if
+    given; with another build of the functions jar, if given) and wait until it runs."""
     pipeline = parse_pipeline(document)
     ensure_topics(pipeline, stack.kafka_bootstrap)
-    job_id = submit(
-        pipeline,
-        Endpoints(
-            stack.kafka_bootstrap,
-            stack.registry_url,
-            InfluxEndpoint.for_endpoints(stack_endpoints(stack), os.environ),
-        ),
-        {"execution.target": "remote", "rest.address": HOST, "rest.port": str(stack.ports.flink_rest)},
-    )
+    config = {
+        "execution.target": "remote",
+        "rest.address": HOST,
+        "rest.port": str(stack.ports.flink_rest),
+        **({"execution.state-recovery.path": restore_from} if restore_from else {}),
+    }
+    influxdb = InfluxEndpoint.for_endpoints(stack_endpoints(stack), os.environ)
+    endpoints = Endpoints(stack.kafka_bootstrap, stack.registry_url, influxdb)
+    if functions_jar is None:
+        job_id = submit(pipeline, endpoints, config)
+    else:
+        job_id = submit_with_jar(functions_jar, document, endpoints, config)
     flinkrest.wait_for_state(stack.flink_url, job_id, "RUNNING", timeout=120)
     return RunningPipeline(pipeline, job_id)
+
+
+_SUBMIT = """
+import json, sys
+from gridpipe_jobs.job import Endpoints, submit
+from gridpipe_jobs.sinks import InfluxEndpoint
+from gridpipe_schemas.pipeline import parse_pipeline
+document, bootstrap, registry, influxdb, config = (json.loads(a) for a in sys.argv[1:])
+print(submit(parse_pipeline(document), Endpoints(bootstrap, registry, InfluxEndpoint(**influxdb)), config))
+"""
+
+
+def submit_with_jar(jar: str, document: dict[str, Any], endpoints: Endpoints, config: dict[str, str]) -> str:
+    """Submit the pipeline's job with the functions jar ``jar`` from a Python process of its own: PyFlink's JVM plans
+    with the classes of the first functions jar it loaded, so a job of another build needs a JVM of its own."""
+    arguments = (document, endpoints.bootstrap, endpoints.registry_url, vars(endpoints.influxdb), config)
+    done = subprocess.run(
+        [sys.executable, "-c", _SUBMIT, *(json.dumps(a) for a in arguments)],
+        env={**os.environ, "GRIDPIPE_FUNCTIONS_JAR": jar},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"submitting with {jar} failed:\n{done.stderr[-3000:]}")
+    return done.stdout.strip().splitlines()[-1]
 
 
 def cancel_quietly(stack: StackConfig, job_id: str) -> None:
@@ -100,11 +135,13 @@ def cancel_quietly(stack: StackConfig, job_id: str) -> None:
 
 
 @pytest.fixture
-def run_pipeline(local_stack: StackConfig) -> Iterator[Callable[[dict[str, Any]], RunningPipeline]]:
+def run_pipeline(local_stack: StackConfig) -> Iterator[Callable[..., RunningPipeline]]:
     started: list[str] = []
 
-    def run(document: dict[str, Any]) -> RunningPipeline:
-        running = start_pipeline(local_stack, document)
+    def run(
+        document: dict[str, Any], restore_from: str | None = None, functions_jar: str | None = None
+    ) -> RunningPipeline:
+        running = start_pipeline(local_stack, document, restore_from, functions_jar)
         started.append(running.job_id)
         return running
 

@@ -1,0 +1,134 @@
+"""A job upgraded from a savepoint of an earlier version keeps every meter's z-score window.
+
+The window state changed type (``window``, ARRAY<DOUBLE>, became ``buckets``, packed BYTES: docs/performance.md):
+the earlier jar's savepoint must still restore, and its windows must judge the next readings without a new warm-up.
+"""
+
+from __future__ import annotations
+
+import io
+import shutil
+import statistics
+import subprocess
+import tarfile
+import time
+from pathlib import Path
+from typing import Any
+
+import fastavro
+import pytest
+
+from gridpipe_jobs import flinkrest
+from gridpipe_jobs.job import register_schemas
+from gridpipe_schemas.catalog import parsed_avro
+from gridpipe_schemas.paths import default_cache_dir
+from gridpipe_stack.config import StackConfig
+from jobtesting import consume, grid_document, unique
+
+pytestmark = pytest.mark.integration
+REPOSITORY = Path(__file__).resolve().parents[2]
+# The last commit whose functions jar kept the window as `window`, ARRAY<DOUBLE>.
+EARLIER = "17f4212"
+METERS = 8
+READINGS_PER_METER = 40  # over the pipeline's minSamples (30): each window is warm when the savepoint is taken
+START_MS = 1_767_225_600_000
+
+
+def _earlier_functions_jar(workdir: Path) -> Path:
+    """The functions jar of EARLIER, built from git once and cached beside this checkout's builds."""
+    jar = default_cache_dir() / "build" / f"gridpipe-flink-functions-at-{EARLIER}.jar"
+    if jar.is_file():
+        return jar
+    archive = subprocess.run(
+        ["git", "-C", str(REPOSITORY), "archive", EARLIER, "jobs/java"], capture_output=True, timeout=60, check=True
+    )
+    with tarfile.open(fileobj=io.BytesIO(archive.stdout)) as tar:
+        tar.extractall(workdir, filter="data")
+    source = workdir / "jobs" / "java"
+    subprocess.run(["mvn", "-q", "-B", "package", "-DskipTests"], cwd=source, timeout=900, check=True)
+    jar.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(next((source / "target").glob("gridpipe-flink-functions-*.jar")), jar.with_suffix(".partial"))
+    jar.with_suffix(".partial").replace(jar)
+    return jar
+
+
+def _produce(stack: StackConfig, topic: str, schema_id: int, readings: list[dict[str, Any]]) -> None:
+    from confluent_kafka import Producer
+
+    producer = Producer({"bootstrap.servers": stack.kafka_bootstrap})
+    schema = parsed_avro("SensorReading")
+    for reading in readings:
+        body = io.BytesIO()
+        fastavro.schemaless_writer(body, schema, reading)
+        header = b"\x00" + schema_id.to_bytes(4, "big")
+        producer.produce(topic, header + body.getvalue(), reading["meter_id"].encode())
+    assert producer.flush(30) == 0
+
+
+def _reading(meter: int, t_ms: int, voltage: float) -> dict[str, Any]:
+    return {
+        "meter_id": f"MTR-UPG-{meter:03d}",
+        "timestamp": t_ms,
+        "voltage": voltage,
+        "current": 10.0,
+        "temperature": 35.0,
+        "status": "OK",
+    }
+
+
+def _wait_until_committed(stack: StackConfig, group: str, topic: str, records: int, timeout: float = 120) -> None:
+    """Until the job's consumer group has committed every record of ``topic``: a checkpoint holds them all."""
+    from confluent_kafka import Consumer, TopicPartition
+
+    consumer = Consumer({"bootstrap.servers": stack.kafka_bootstrap, "group.id": group})
+    try:
+        partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
+        deadline = time.monotonic() + timeout
+        committed = 0
+        while time.monotonic() < deadline:
+            offsets = consumer.committed([TopicPartition(topic, p) for p in partitions], timeout=10)
+            committed = sum(max(o.offset, 0) for o in offsets)
+            if committed >= records:
+                return
+            time.sleep(1)
+        raise AssertionError(f"group {group} committed {committed} of {records} records in {timeout:.0f}s")
+    finally:
+        consumer.close()
+
+
+def test_windows_of_an_earlier_versions_savepoint_judge_the_next_readings(
+    local_stack: StackConfig, run_pipeline: Any, tmp_path: Path
+) -> None:
+    document = grid_document(unique("grid-upgrade"))
+    earlier = run_pipeline(document, functions_jar=str(_earlier_functions_jar(tmp_path / "earlier")))
+    spec = earlier.pipeline.spec
+    schema_id = register_schemas(earlier.pipeline, local_stack.registry_url)[f"{spec.source.topic}-value"]
+
+    # Warm windows: 40 readings a second apart per meter, 229 V and 231 V alternating (mean 230, stddev ~1).
+    warm = [
+        _reading(meter, START_MS + i * 1000, 229.0 if i % 2 else 231.0)
+        for i in range(READINGS_PER_METER)
+        for meter in range(METERS)
+    ]
+    _produce(local_stack, spec.source.topic, schema_id, warm)
+    _wait_until_committed(local_stack, f"gridpipe-{earlier.pipeline.metadata.name}", spec.source.topic, len(warm))
+    savepoint = flinkrest.stop_with_savepoint(local_stack.flink_url, earlier.job_id, (tmp_path / "savepoints").as_uri())
+
+    run_pipeline(document, restore_from=savepoint)  # this checkout's jar, from the earlier one's savepoint
+    surge = START_MS + READINGS_PER_METER * 1000
+    _produce(local_stack, spec.source.topic, schema_id, [_reading(m, surge, 250.0) for m in range(METERS)])
+
+    alerts = consume(local_stack, spec.outputs.anomalies_topic, expect=METERS, timeout=90)
+    assert len(alerts) == METERS, (
+        f"{len(alerts)} of {METERS} meters alerted on a 20-sigma surge after the upgrade: the restored windows "
+        f"were lost (a fresh window needs {spec.detection.zscore and spec.detection.zscore.min_samples} readings)"
+    )
+    from confluent_kafka.schema_registry import SchemaRegistryClient
+    from confluent_kafka.schema_registry.avro import AvroDeserializer
+    from confluent_kafka.serialization import MessageField, SerializationContext
+
+    decode = AvroDeserializer(SchemaRegistryClient({"url": local_stack.registry_url}))
+    events = [decode(m.value(), SerializationContext(m.topic(), MessageField.VALUE)) for m in alerts]
+    counts = [event["window"]["count"] for event in events]
+    assert counts == [READINGS_PER_METER] * METERS, "each alert judged against all 40 readings kept before the upgrade"
+    assert statistics.fmean(event["window"]["mean"] for event in events) == pytest.approx(230.0)
