@@ -4,9 +4,13 @@ import java.time.Instant;
 import java.util.Arrays;
 import org.apache.avro.Schema;
 import org.apache.avro.generic.GenericRecord;
+import org.apache.avro.util.Utf8;
 import org.apache.flink.table.annotation.DataTypeHint;
+import org.apache.flink.table.data.GenericRowData;
+import org.apache.flink.table.data.RowData;
+import org.apache.flink.table.data.StringData;
+import org.apache.flink.table.data.TimestampData;
 import org.apache.flink.table.functions.ScalarFunction;
-import org.apache.flink.types.Row;
 
 /**
  * {@code DECODE_READING(value, registry_url, reader_schema)}: a SensorReading in the Confluent wire format, decoded
@@ -15,6 +19,10 @@ import org.apache.flink.types.Row;
  * <p>Every row has {@code reason}: null for a good reading, else a dead-letter reason with {@code error_class} and
  * {@code error_message}. Nothing is thrown for a bad record, so no record can stop the job. Rejections are counted
  * where they are written: {@link io.gridpipe.flink.deadletter.DeadLetterWriter}.
+ *
+ * <p>The row is built in Flink's internal data structures ({@code bridgedTo = RowData.class}): Avro's UTF-8 strings
+ * become Flink's without a round trip through {@code java.lang.String}, and the planner does not convert the row
+ * field by field, as it does an external {@code Row} (docs/performance.md).
  */
 public class DecodeSensorReading extends ScalarFunction {
     private static final long serialVersionUID = 1L;
@@ -36,18 +44,19 @@ public class DecodeSensorReading extends ScalarFunction {
     /** The last record decoded on this thread: the dead-letter and detection branches both ask for it. */
     private static final ThreadLocal<Object[]> LAST = ThreadLocal.withInitial(() -> new Object[2]);
 
-    public @DataTypeHint(RESULT) Row eval(byte[] value, String registryUrl, String readerSchema) {
+    public @DataTypeHint(value = RESULT, bridgedTo = RowData.class) RowData eval(
+            byte[] value, String registryUrl, String readerSchema) {
         Object[] last = LAST.get();
         if (last[0] != null && Arrays.equals((byte[]) last[0], value)) {
-            return (Row) last[1];
+            return (RowData) last[1];
         }
-        Row decoded = decode(value, registryUrl, readerSchema);
+        RowData decoded = decode(value, registryUrl, readerSchema);
         last[0] = value;
         last[1] = decoded;
         return decoded;
     }
 
-    private Row decode(byte[] value, String registryUrl, String readerSchema) {
+    private RowData decode(byte[] value, String registryUrl, String readerSchema) {
         Schema reader = ConfluentAvro.parse(readerSchema);
         ConfluentAvro.Decoded decoded = ConfluentAvro.decode(value, reader, SchemaRegistryClient.forUrl(registryUrl));
         if (decoded.rejection() != null) {
@@ -60,23 +69,31 @@ public class DecodeSensorReading extends ScalarFunction {
                 return rejected(Rejection.of(Rejection.NON_FINITE_NUMBER, field + " is " + x));
             }
         }
-        String meterId = r.get("meter_id").toString();
-        if (meterId.isEmpty()) {
+        Object meterId = r.get("meter_id");
+        if (meterId instanceof Utf8 utf8 ? utf8.getByteLength() == 0 : meterId.toString().isEmpty()) {
             return rejected(Rejection.of(Rejection.SCHEMA_VIOLATION, "meter_id is empty"));
         }
         Object time = r.get("timestamp");
-        Instant eventTime = time instanceof Instant i ? i : Instant.ofEpochMilli((Long) time);
-        return Row.of(null, null, null, meterId, eventTime, r.get("voltage"), r.get("current"),
-                r.get("temperature"), r.get("status").toString(), r.get("sequence"), r.get("frequency"),
-                r.get("power_factor"), text(r.get("feeder_id")), text(r.get("firmware")));
+        long eventTime = time instanceof Instant i ? i.toEpochMilli() : (Long) time;
+        return GenericRowData.of(null, null, null, text(meterId), TimestampData.fromEpochMillis(eventTime),
+                r.get("voltage"), r.get("current"), r.get("temperature"), text(r.get("status")), r.get("sequence"),
+                r.get("frequency"), r.get("power_factor"), text(r.get("feeder_id")), text(r.get("firmware")));
     }
 
-    private static String text(Object value) {
-        return value == null ? null : value.toString();
+    /** Avro text (a Utf8, or an enum symbol) as Flink's string, from its UTF-8 bytes when Avro has them. */
+    private static StringData text(Object value) {
+        if (value == null) {
+            return null;
+        }
+        if (value instanceof Utf8 utf8) {
+            return StringData.fromBytes(utf8.getBytes(), 0, utf8.getByteLength());
+        }
+        return StringData.fromString(value.toString());
     }
 
-    private Row rejected(Rejection rejection) {
-        return Row.of(rejection.reason(), rejection.errorClass(), rejection.message(), null, null, null, null, null,
-                null, null, null, null, null, null);
+    private RowData rejected(Rejection rejection) {
+        return GenericRowData.of(StringData.fromString(rejection.reason()),
+                StringData.fromString(rejection.errorClass()), StringData.fromString(rejection.message()), null, null,
+                null, null, null, null, null, null, null, null, null);
     }
 }
