@@ -21,7 +21,7 @@ from gridpipe_schemas.subjects import PipelineKind
 from gridpipe_schemas.topics import delete_topics
 from gridpipe_stack.config import HOST, StackConfig
 from gridpipe_stack.stack import start_service, stop_service
-from jobtesting import grid_document
+from jobtesting import grid_document, submit_with_jar
 
 
 def grid_pipeline(
@@ -63,13 +63,16 @@ def quiet_cluster(stack: StackConfig) -> list[str]:
     return cancelled
 
 
-def start(stack: StackConfig, pipeline: GridPipeline) -> str:
+def start(stack: StackConfig, pipeline: GridPipeline, functions_jar: str | None = None) -> str:
+    """Submit the pipeline's job (with another build of the functions jar, if given) and wait until its tasks run."""
     ensure_topics(pipeline, stack.kafka_bootstrap)
-    job_id = submit(
-        pipeline,
-        Endpoints(stack.kafka_bootstrap, stack.registry_url, InfluxEndpoint.from_env(os.environ)),
-        {"execution.target": "remote", "rest.address": HOST, "rest.port": str(stack.ports.flink_rest)},
-    )
+    endpoints = Endpoints(stack.kafka_bootstrap, stack.registry_url, InfluxEndpoint.from_env(os.environ))
+    config = {"execution.target": "remote", "rest.address": HOST, "rest.port": str(stack.ports.flink_rest)}
+    if functions_jar is None:
+        job_id = submit(pipeline, endpoints, config)
+    else:
+        document = pipeline.model_dump(mode="json", by_alias=True, exclude_none=True)
+        job_id = submit_with_jar(functions_jar, document, endpoints, config)
     flinkrest.wait_for_state(stack.flink_url, job_id, "RUNNING", timeout=120)
     flinkrest.wait_for_tasks_running(stack.flink_url, job_id, timeout=120)
     return job_id

@@ -10,6 +10,9 @@ replay show the job's own cost apart from the S3 server's on the same two cores.
 warms the TaskManager's JIT and is reported but left out of the cost, which compares the medians of the others.
 Topics and archive files are deleted afterwards.
 
+``--functions-jar LABEL=JAR`` (given twice or more) compares builds of the functions jar (jobs/java): every round
+replays through each of them in turn, so the builds are interleaved in one session; the cost is reported per build.
+
 ``--fresh-taskmanager`` restarts the TaskManager before every replay, so that no run inherits the JIT state, the
 metaspace or the leftovers of the jobs before it; then every run includes the JIT's warm-up and none is left out.
 
@@ -22,6 +25,7 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
+from pathlib import Path
 from typing import Any
 
 from common import record
@@ -49,8 +53,10 @@ def _variant(name: str, topic: str, sinks: bool, checkpoint_interval: str) -> Gr
     return grid_pipeline(name, topic=topic, sinks=sinks, checkpoint_interval=checkpoint_interval)
 
 
-def _replay(stack: StackConfig, pipeline: GridPipeline, events: int, wellformed: int) -> dict[str, Any]:
-    job_id = start(stack, pipeline)
+def _replay(
+    stack: StackConfig, pipeline: GridPipeline, events: int, wellformed: int, jar: str | None = None
+) -> dict[str, Any]:
+    job_id = start(stack, pipeline, jar)
     try:
         began, cpu_before = time.monotonic(), cpu_snapshot()
         read_all = wait_for_sources(stack, job_id, events)
@@ -82,6 +88,17 @@ def _replay(stack: StackConfig, pipeline: GridPipeline, events: int, wellformed:
         flinkrest.cancel(stack.flink_url, job_id)
 
 
+def _builds(specs: list[str]) -> dict[str, str | None]:
+    """``LABEL=JAR`` arguments as {label: jar}; without any, this checkout's build (``None``)."""
+    builds: dict[str, str | None] = {}
+    for spec in specs:
+        label, sep, jar = spec.partition("=")
+        if not sep or not label or not Path(jar).is_file():
+            raise SystemExit(f"--functions-jar {spec!r}: expected LABEL=JAR with an existing jar file")
+        builds[label] = jar
+    return builds or {"this checkout": None}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--events", type=int, default=5_000_000)
@@ -89,34 +106,45 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, help="alternate runs of each job; the first warms up")
     parser.add_argument("--fresh-taskmanager", action="store_true", help="restart the TaskManager before each replay")
     parser.add_argument("--checkpoint-interval", default="2s", help="of both jobs (the examples use 10s)")
+    parser.add_argument(
+        "--functions-jar",
+        action="append",
+        default=[],
+        metavar="LABEL=JAR",
+        help="a build of the functions jar to compare (twice or more); default: this checkout's",
+    )
     args = parser.parse_args()
+    builds = _builds(args.functions_jar)
     stack = StackConfig.from_env()
     # The stack's TaskManager has GRIDPIPE_INFLUXDB_URL/ORG/TOKEN in its environment: the sink needs no options.
     cancelled = quiet_cluster(stack)
     topic = unique("bench-sinks") + "-readings"
     pipelines: list[GridPipeline] = []
+    variants = (("detection_only", False), ("with_influxdb_and_archive", True))
+    runs: dict[str, dict[str, list[dict[str, Any]]]] = {build: {label: [] for label, _ in variants} for build in builds}
     try:
         wellformed = prefill_replay_topic(stack, topic, args.events, args.meters)
-        runs: dict[str, list[dict[str, Any]]] = {"detection_only": [], "with_influxdb_and_archive": []}
         for round_number in range(1, args.rounds + 1):
-            for label, sinks in (("detection_only", False), ("with_influxdb_and_archive", True)):
-                pipeline = _variant(
-                    unique("bench-sinks" if sinks else "bench-detect"), topic, sinks, args.checkpoint_interval
-                )
-                pipelines.append(pipeline)
-                if args.fresh_taskmanager:
-                    restart_taskmanager(stack)
-                print(f"round {round_number}/{args.rounds}: replaying through {label.replace('_', ' ')}…", flush=True)
-                runs[label].append(_replay(stack, pipeline, args.events, wellformed))
+            for build, jar in builds.items():
+                for label, sinks in variants:
+                    pipeline = _variant(
+                        unique("bench-sinks" if sinks else "bench-detect"), topic, sinks, args.checkpoint_interval
+                    )
+                    pipelines.append(pipeline)
+                    if args.fresh_taskmanager:
+                        restart_taskmanager(stack)
+                    print(
+                        f"round {round_number}/{args.rounds}, {build}: replaying through {label.replace('_', ' ')}…",
+                        flush=True,
+                    )
+                    runs[build][label].append(_replay(stack, pipeline, args.events, wellformed, jar))
     finally:
         remove_bench_data(stack, pipelines)
-    # A fresh TaskManager per replay warms up in every run alike: then no run is left out.
-    measured = {label: figures if args.fresh_taskmanager else figures[1:] or figures for label, figures in runs.items()}
-    rates = {label: statistics.median(f["events_per_second"] for f in figures) for label, figures in measured.items()}
-    cost = 1 - rates["with_influxdb_and_archive"] / rates["detection_only"]
-    print(f"events/s (median after warm-up): {rates}; throughput cost of the sinks {cost:.1%} (bar < 33.3 %)")
+    results = {build: _cost(build_runs, args.fresh_taskmanager) for build, build_runs in runs.items()}
+    single = len(builds) == 1
     record(
         "sinks-throughput"
+        + ("" if single else "-builds")
         + ("-fresh-taskmanager" if args.fresh_taskmanager else "")
         + ("" if args.checkpoint_interval == "2s" else f"-checkpoint-{args.checkpoint_interval}"),
         {
@@ -125,10 +153,15 @@ def main() -> None:
             "parallelism": 1,
             "rounds": args.rounds,
             "fresh_taskmanager": args.fresh_taskmanager,
-            "events_per_second_median": {label: round(rate) for label, rate in rates.items()},
-            "throughput_cost_of_sinks": round(cost, 3),
+            **(
+                {**results["this checkout"], "runs": runs["this checkout"]}
+                if single
+                else {
+                    "builds": {build: {**results[build], "jar": Path(jar or "").name} for build, jar in builds.items()},
+                    "runs": runs,
+                }
+            ),
             "bar_cost": "< 0.333",
-            "runs": runs,
             "archive": "Parquet/SNAPPY on SeaweedFS S3, every reading and anomaly",
             "checkpoint_interval": args.checkpoint_interval,
             "cost_measured_as": "1 - median(events / s until the archive holds every event)"
@@ -142,6 +175,18 @@ def main() -> None:
             "note": "2 shared cores: other work on the machine lowers both figures",
         },
     )
+
+
+def _cost(runs: dict[str, list[dict[str, Any]]], fresh_taskmanager: bool) -> dict[str, Any]:
+    # A fresh TaskManager per replay warms up in every run alike: then no run is left out.
+    measured = {label: figures if fresh_taskmanager else figures[1:] or figures for label, figures in runs.items()}
+    rates = {label: statistics.median(f["events_per_second"] for f in figures) for label, figures in measured.items()}
+    cost = 1 - rates["with_influxdb_and_archive"] / rates["detection_only"]
+    print(f"events/s (median after warm-up): {rates}; throughput cost of the sinks {cost:.1%} (bar < 33.3 %)")
+    return {
+        "events_per_second_median": {label: round(rate) for label, rate in rates.items()},
+        "throughput_cost_of_sinks": round(cost, 3),
+    }
 
 
 if __name__ == "__main__":

@@ -40,8 +40,13 @@ def _earlier_functions_jar(workdir: Path) -> Path:
     if jar.is_file():
         return jar
     archive = subprocess.run(
-        ["git", "-C", str(REPOSITORY), "archive", EARLIER, "jobs/java"], capture_output=True, timeout=60, check=True
+        ["git", "-C", str(REPOSITORY), "archive", EARLIER, "jobs/java"], capture_output=True, timeout=60
     )
+    if archive.returncode != 0:
+        raise AssertionError(
+            f"cannot read jobs/java at {EARLIER} from git ({archive.stderr.decode().strip()}) -- fix: run the tests in"
+            f" a clone with history (git fetch --unshallow), or put that commit's jar at {jar}"
+        )
     with tarfile.open(fileobj=io.BytesIO(archive.stdout)) as tar:
         tar.extractall(workdir, filter="data")
     source = workdir / "jobs" / "java"
