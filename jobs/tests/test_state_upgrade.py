@@ -7,7 +7,6 @@ the earlier jar's savepoint must still restore, and its windows must judge the n
 from __future__ import annotations
 
 import io
-import shutil
 import statistics
 import subprocess
 import tarfile
@@ -19,9 +18,9 @@ import fastavro
 import pytest
 
 from gridpipe_jobs import flinkrest
+from gridpipe_jobs.functions_jar import build_cache_dir, build_functions_jar
 from gridpipe_jobs.job import register_schemas
 from gridpipe_schemas.catalog import parsed_avro
-from gridpipe_schemas.paths import default_cache_dir
 from gridpipe_stack.config import StackConfig
 from jobtesting import consume, grid_document, unique
 
@@ -35,12 +34,15 @@ START_MS = 1_767_225_600_000
 
 
 def _earlier_functions_jar(workdir: Path) -> Path:
-    """The functions jar of EARLIER, built from git once and cached beside this checkout's builds."""
-    jar = default_cache_dir() / "build" / f"gridpipe-flink-functions-at-{EARLIER}.jar"
+    """The functions jar of EARLIER, built from git once (with the Avro schemas its own tests read) and cached beside
+    this checkout's builds."""
+    jar = build_cache_dir() / f"gridpipe-flink-functions-at-{EARLIER}.jar"
     if jar.is_file():
         return jar
     archive = subprocess.run(
-        ["git", "-C", str(REPOSITORY), "archive", EARLIER, "jobs/java"], capture_output=True, timeout=60
+        ["git", "-C", str(REPOSITORY), "archive", EARLIER, "jobs/java", "schemas/src/gridpipe_schemas/avro"],
+        capture_output=True,
+        timeout=60,
     )
     if archive.returncode != 0:
         raise AssertionError(
@@ -49,12 +51,7 @@ def _earlier_functions_jar(workdir: Path) -> Path:
         )
     with tarfile.open(fileobj=io.BytesIO(archive.stdout)) as tar:
         tar.extractall(workdir, filter="data")
-    source = workdir / "jobs" / "java"
-    subprocess.run(["mvn", "-q", "-B", "package", "-DskipTests"], cwd=source, timeout=900, check=True)
-    jar.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(next((source / "target").glob("gridpipe-flink-functions-*.jar")), jar.with_suffix(".partial"))
-    jar.with_suffix(".partial").replace(jar)
-    return jar
+    return build_functions_jar(workdir / "jobs" / "java", jar)
 
 
 def _produce(stack: StackConfig, topic: str, schema_id: int, readings: list[dict[str, Any]]) -> None:

@@ -33,7 +33,8 @@ def _fingerprint() -> str:
     return digest.hexdigest()[:16]
 
 
-def _cache_dir() -> Path:
+def build_cache_dir() -> Path:
+    """Where built functions jars are kept."""
     return default_cache_dir() / "build"
 
 
@@ -48,9 +49,14 @@ def functions_jar(*, build: bool = True, echo: object = None) -> Path:
         return jar
     if not (SOURCE / "pom.xml").is_file():
         raise FunctionsJarError(f"no {JAR_ENV} and no Java sources at {SOURCE} -- fix: set {JAR_ENV}")
-    jar = _cache_dir() / f"gridpipe-flink-functions-{_fingerprint()}.jar"
+    jar = build_cache_dir() / f"gridpipe-flink-functions-{_fingerprint()}.jar"
     if jar.is_file() or not build:
         return jar
+    return build_functions_jar(SOURCE, jar)
+
+
+def build_functions_jar(source: Path, jar: Path) -> Path:
+    """Build the Maven project at ``source`` (a checkout of jobs/java) and put its jar at ``jar``, atomically."""
     mvn = shutil.which("mvn")
     if mvn is None:
         raise FunctionsJarError(
@@ -58,17 +64,17 @@ def functions_jar(*, build: bool = True, echo: object = None) -> Path:
             "apt-get install maven, or set GRIDPIPE_FUNCTIONS_JAR to a built jar"
         )
     print(
-        f"building gridpipe Flink functions with Maven ({SOURCE}); first run downloads its plugins…",
+        f"building gridpipe Flink functions with Maven ({source}); first run downloads its plugins…",
         file=sys.stderr,
         flush=True,
     )
     done = subprocess.run(
-        [mvn, "-q", "-B", "package"], cwd=SOURCE, capture_output=True, text=True, timeout=_BUILD_TIMEOUT
+        [mvn, "-q", "-B", "package"], cwd=source, capture_output=True, text=True, timeout=_BUILD_TIMEOUT
     )
     if done.returncode != 0:
         tail = "\n".join((done.stdout + done.stderr).splitlines()[-30:])
-        raise FunctionsJarError(f"the Maven build of {SOURCE} failed -- fix: see the output above\n{tail}")
-    built = next((SOURCE / "target").glob("gridpipe-flink-functions-*.jar"))
+        raise FunctionsJarError(f"the Maven build of {source} failed -- fix: see the output above\n{tail}")
+    built = next((source / "target").glob("gridpipe-flink-functions-*.jar"))
     jar.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(built, jar.with_suffix(".partial"))
     jar.with_suffix(".partial").replace(jar)
