@@ -13,7 +13,7 @@ import httpx
 
 from gridpipe_generator.run import Generator, GeneratorConfig
 from gridpipe_jobs import flinkrest
-from gridpipe_jobs.job import Endpoints, submit
+from gridpipe_jobs.job import Endpoints
 from gridpipe_jobs.sinks import InfluxEndpoint
 from gridpipe_jobs.topics import ensure_topics
 from gridpipe_schemas.pipeline import GridPipeline, parse_pipeline
@@ -21,7 +21,7 @@ from gridpipe_schemas.subjects import PipelineKind
 from gridpipe_schemas.topics import delete_topics
 from gridpipe_stack.config import HOST, StackConfig
 from gridpipe_stack.stack import start_service, stop_service
-from jobtesting import grid_document, submit_with_jar
+from jobtesting import grid_document, submit_build
 
 
 def grid_pipeline(
@@ -68,11 +68,7 @@ def start(stack: StackConfig, pipeline: GridPipeline, functions_jar: str | None 
     ensure_topics(pipeline, stack.kafka_bootstrap)
     endpoints = Endpoints(stack.kafka_bootstrap, stack.registry_url, InfluxEndpoint.from_env(os.environ))
     config = {"execution.target": "remote", "rest.address": HOST, "rest.port": str(stack.ports.flink_rest)}
-    if functions_jar is None:
-        job_id = submit(pipeline, endpoints, config)
-    else:
-        document = pipeline.model_dump(mode="json", by_alias=True, exclude_none=True)
-        job_id = submit_with_jar(functions_jar, document, endpoints, config)
+    job_id = submit_build(pipeline, endpoints, config, functions_jar)
     flinkrest.wait_for_state(stack.flink_url, job_id, "RUNNING", timeout=120)
     flinkrest.wait_for_tasks_running(stack.flink_url, job_id, timeout=120)
     return job_id

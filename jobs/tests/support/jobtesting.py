@@ -95,10 +95,7 @@ def start_pipeline(
     }
     influxdb = InfluxEndpoint.for_endpoints(stack_endpoints(stack), os.environ)
     endpoints = Endpoints(stack.kafka_bootstrap, stack.registry_url, influxdb)
-    if functions_jar is None:
-        job_id = submit(pipeline, endpoints, config)
-    else:
-        job_id = submit_with_jar(functions_jar, document, endpoints, config)
+    job_id = submit_build(pipeline, endpoints, config, functions_jar)
     flinkrest.wait_for_state(stack.flink_url, job_id, "RUNNING", timeout=120)
     return RunningPipeline(pipeline, job_id)
 
@@ -113,19 +110,25 @@ print(submit(parse_pipeline(document), Endpoints(bootstrap, registry, InfluxEndp
 """
 
 
-def submit_with_jar(jar: str, document: dict[str, Any], endpoints: Endpoints, config: dict[str, str]) -> str:
-    """Submit the pipeline's job with the functions jar ``jar`` from a Python process of its own: PyFlink's JVM plans
-    with the classes of the first functions jar it loaded, so a job of another build needs a JVM of its own."""
+def submit_build(
+    pipeline: GridPipeline, endpoints: Endpoints, config: dict[str, str], functions_jar: str | None = None
+) -> str:
+    """Submit the pipeline's job with this checkout's functions jar, or with the build ``functions_jar`` from a Python
+    process of its own: PyFlink's JVM plans with the classes of the first functions jar it loaded, so a job of another
+    build needs a JVM of its own."""
+    if functions_jar is None:
+        return submit(pipeline, endpoints, config)
+    document = pipeline.model_dump(mode="json", by_alias=True, exclude_none=True)
     arguments = (document, endpoints.bootstrap, endpoints.registry_url, vars(endpoints.influxdb), config)
     done = subprocess.run(
         [sys.executable, "-c", _SUBMIT, *(json.dumps(a) for a in arguments)],
-        env={**os.environ, "GRIDPIPE_FUNCTIONS_JAR": jar},
+        env={**os.environ, "GRIDPIPE_FUNCTIONS_JAR": functions_jar},
         capture_output=True,
         text=True,
         timeout=300,
     )
     if done.returncode != 0:
-        raise RuntimeError(f"submitting with {jar} failed:\n{done.stderr[-3000:]}")
+        raise RuntimeError(f"submitting with {functions_jar} failed:\n{done.stderr[-3000:]}")
     return done.stdout.strip().splitlines()[-1]
 
 
