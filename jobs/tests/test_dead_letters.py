@@ -16,7 +16,7 @@ from gridpipe_schemas.pipeline import parse_pipeline
 from gridpipe_schemas.subjects import PipelineKind
 from gridpipe_schemas.topics import create_missing_topics
 from gridpipe_stack.config import StackConfig
-from jobtesting import RunningPipeline, consume, grid_document, rocket_document, unique
+from jobtesting import RunningPipeline, consume, decode_avro, grid_document, rocket_document, unique
 from sinktesting import prometheus_value
 
 pytestmark = pytest.mark.integration
@@ -70,22 +70,12 @@ def _equipment_failures(stack: StackConfig, topic: str, partitions: int, seed: i
     return wanted
 
 
-def _letters(stack: StackConfig, messages: list[Any]) -> list[dict[str, Any]]:
-    """Decode Confluent-framed Avro values (dead letters, grid alerts) with their registered schemas."""
-    from confluent_kafka.schema_registry import SchemaRegistryClient
-    from confluent_kafka.schema_registry.avro import AvroDeserializer
-    from confluent_kafka.serialization import MessageField, SerializationContext
-
-    deserialize = AvroDeserializer(SchemaRegistryClient({"url": stack.registry_url}))
-    return [deserialize(m.value(), SerializationContext(m.topic(), MessageField.VALUE)) for m in messages]
-
-
 def _equipment_failure_alerts(stack: StackConfig, topic: str, wanted: int) -> int:
     """How many distinct EQUIPMENT_FAILURE alerts arrived, waiting up to two minutes for ``wanted`` of them."""
     ids: set[str] = set()
     deadline = time.monotonic() + 120
     while len(ids) < wanted and time.monotonic() < deadline:
-        alerts = _letters(stack, consume(stack, topic, idle=5, timeout=30))  # the same Confluent Avro decoding
+        alerts = decode_avro(stack, consume(stack, topic, idle=5, timeout=30))
         ids = {a["alert_id"] for a in alerts if a["anomaly_type"] == "EQUIPMENT_FAILURE"}
     return len(ids)
 
@@ -148,7 +138,7 @@ def test_oversized_grid_records_are_cut_and_the_job_runs_on(local_stack: StackCo
     assert _equipment_failure_alerts(local_stack, spec.outputs.anomalies_topic, failures) == failures
     _wait_for_checkpoints(local_stack, running.job_id, 2)
     messages = consume(local_stack, spec.outputs.dead_letter_topic, idle=5, timeout=60)
-    letters = _letters(local_stack, messages)
+    letters = decode_avro(local_stack, messages)
     assert sorted(m.key() for m in messages) == sorted(oversized), "each dead letter once"
     for message, letter in zip(messages, letters, strict=True):
         assert letter["reason"] == "BAD_MAGIC_BYTE" and letter["source_topic"] == spec.source.topic
@@ -181,7 +171,7 @@ def test_an_oversized_rocket_message_is_cut_and_alerts_follow(local_stack: Stack
     assert alert["anomalyType"] == "engine_shutdown"
     _wait_for_checkpoints(local_stack, running.job_id, 2)
     (message,) = consume(local_stack, spec.outputs.dead_letter_topic, idle=5, timeout=60)
-    (letter,) = _letters(local_stack, [message])
+    (letter,) = decode_avro(local_stack, [message])
     assert letter["source_offset"] == 0 and letter["source_partition"] == 0
     assert letter["reason"] == "SCHEMA_VIOLATION" and len(letter["error_message"]) == 1000
     _check_letter(letter, message, huge, whole=False)
@@ -238,6 +228,6 @@ def test_a_dead_letter_topic_refusing_writes_neither_stops_alerts_nor_loses_lett
     _set_topic_config(local_stack, dlq, "cleanup.policy", "delete")
     consume(local_stack, dlq, expect=len(bad), timeout=90)
     messages = consume(local_stack, dlq, idle=5, timeout=60)
-    values = sorted(letter["original_value"] for letter in _letters(local_stack, messages))
+    values = sorted(letter["original_value"] for letter in decode_avro(local_stack, messages))
     assert values == sorted(v for _, v in bad), "every letter arrives, once"
     _assert_running_without_restarts(local_stack, running.job_id)

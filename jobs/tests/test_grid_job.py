@@ -26,6 +26,7 @@ from gridpipe_stack.supervise import Supervisor
 from jobtesting import (
     assert_within_recovery_objective,
     consume,
+    decode_avro,
     grid_document,
     reference_zscore,
     unique,
@@ -51,15 +52,6 @@ def _generate(stack: StackConfig, topic: str, **overrides: Any) -> GeneratorConf
     summary = Generator(cfg, progress=lambda _: None).run()
     assert summary.failed == 0
     return cfg
-
-
-def _decode_events(stack: StackConfig, messages: list[Any]) -> list[dict[str, Any]]:
-    from confluent_kafka.schema_registry import SchemaRegistryClient
-    from confluent_kafka.schema_registry.avro import AvroDeserializer
-    from confluent_kafka.serialization import MessageField, SerializationContext
-
-    deserialize = AvroDeserializer(SchemaRegistryClient({"url": stack.registry_url}))
-    return [deserialize(m.value(), SerializationContext(m.topic(), MessageField.VALUE)) for m in messages]
 
 
 def _readings(cfg: GeneratorConfig, reading_schema_id: int) -> list[tuple[dict[str, Any], str]]:
@@ -101,7 +93,7 @@ def test_alerts_match_the_reference_and_the_labels(local_stack: StackConfig, run
             expected[(v.key, v.time_ms, field)] = (v.value - v.mean) / v.stddev
     failures = {(r["meter_id"], _ms(r["timestamp"])) for r, _ in readings if r["status"] == "EQUIPMENT_FAILURE"}
 
-    alerts = _decode_events(
+    alerts = decode_avro(
         local_stack,
         consume(local_stack, running.pipeline.spec.outputs.anomalies_topic, expect=len(expected) + len(failures)),
     )
@@ -214,7 +206,7 @@ def test_normal_traffic_raises_no_alert_and_the_anomalies_after_it_exactly_their
     consume(local_stack, spec.outputs.anomalies_topic, expect=len(expected), timeout=60)
     time.sleep(5)  # time for any further, wrong, alert to arrive
     messages = consume(local_stack, spec.outputs.anomalies_topic, idle=5, timeout=30)
-    decoded = _decode_events(local_stack, messages)
+    decoded = decode_avro(local_stack, messages)
     alerts = [(m.key().decode(), a["anomaly_type"]) for m, a in zip(messages, decoded, strict=True)]
     assert sorted(alerts) == sorted(expected), "no alert on normal traffic, and one for each injected anomaly"
 
@@ -228,7 +220,7 @@ def test_each_malformed_kind_is_dead_lettered_with_its_reason(local_stack: Stack
         for m in produced
         if dict(m.headers())[LABEL_HEADER].startswith(b"malformed:")
     }
-    letters = _decode_events(
+    letters = decode_avro(
         local_stack, consume(local_stack, running.pipeline.spec.outputs.dead_letter_topic, expect=len(malformed))
     )
     assert len(letters) == len(malformed)
@@ -246,7 +238,7 @@ def test_each_malformed_kind_is_dead_lettered_with_its_reason(local_stack: Stack
         assert letter["source_topic"] == cfg.topic and letter["error_message"] and letter["pipeline"]
     # Good records kept flowing around the bad ones: every equipment failure still raised its alert.
     failures = sum(1 for m in produced if b"EQUIPMENT_FAILURE" in dict(m.headers())[LABEL_HEADER])
-    alerts = _decode_events(local_stack, consume(local_stack, running.pipeline.spec.outputs.anomalies_topic, idle=8))
+    alerts = decode_avro(local_stack, consume(local_stack, running.pipeline.spec.outputs.anomalies_topic, idle=8))
     assert sum(1 for a in alerts if a["anomaly_type"] == "EQUIPMENT_FAILURE") == failures
     overview = httpx.get(f"{local_stack.flink_url}/jobs/{running.job_id}", timeout=10).json()
     assert overview["state"] == "RUNNING"
@@ -296,7 +288,7 @@ def test_job_recovers_from_a_killed_taskmanager_within_the_rto_without_losing_an
     failure_ids: set[str] = set()
     deadline = time.monotonic() + 120
     while len(failure_ids) < labelled and time.monotonic() < deadline:
-        alerts = _decode_events(
+        alerts = decode_avro(
             local_stack, consume(local_stack, running.pipeline.spec.outputs.anomalies_topic, idle=5, timeout=30)
         )
         failure_ids = {a["alert_id"] for a in alerts if a["anomaly_type"] == "EQUIPMENT_FAILURE"}

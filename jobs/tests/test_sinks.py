@@ -24,6 +24,7 @@ from gridpipe_stack.supervise import Supervisor
 from jobtesting import (
     assert_within_recovery_objective,
     consume,
+    decode_avro,
     grid_document,
     rocket_document,
     unique,
@@ -74,18 +75,9 @@ def _generate(stack: StackConfig, topic: str, **overrides: Any) -> GeneratorConf
     return cfg
 
 
-def _decoded(stack: StackConfig, messages: list[Any]) -> list[dict[str, Any]]:
-    from confluent_kafka.schema_registry import SchemaRegistryClient
-    from confluent_kafka.schema_registry.avro import AvroDeserializer
-    from confluent_kafka.serialization import MessageField, SerializationContext
-
-    deserialize = AvroDeserializer(SchemaRegistryClient({"url": stack.registry_url}))
-    return [deserialize(m.value(), SerializationContext(m.topic(), MessageField.VALUE)) for m in messages]
-
-
 def _alert_ids(stack: StackConfig, topic: str, **wait: Any) -> set[str]:
     """Alert ids published on the anomalies topic (deduplicated: the Kafka output is at-least-once)."""
-    return {a["alert_id"] for a in _decoded(stack, consume(stack, topic, **wait))}
+    return {a["alert_id"] for a in decode_avro(stack, consume(stack, topic, **wait))}
 
 
 def _influx_points(
@@ -222,7 +214,7 @@ def test_influxdb_outage_retries_then_dead_letters_and_resumes(local_stack: Stac
             timeout=90,
             every=2,
         )
-        decoded = _decoded(local_stack, letters)
+        decoded = decode_avro(local_stack, letters)
         assert {d["reason"] for d in decoded} == {"SINK_FAILURE"}
         assert all("unreachable" in d["error_message"] and "4 attempts" in d["error_message"] for d in decoded)
         lines = [d["original_value"].decode() for d in decoded]

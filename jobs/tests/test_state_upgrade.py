@@ -22,7 +22,7 @@ from gridpipe_jobs.functions_jar import build_cache_dir, build_functions_jar
 from gridpipe_jobs.job import register_schemas
 from gridpipe_schemas.catalog import parsed_avro
 from gridpipe_stack.config import StackConfig
-from jobtesting import consume, grid_document, unique
+from jobtesting import consume, decode_avro, grid_document, unique
 
 pytestmark = pytest.mark.integration
 REPOSITORY = Path(__file__).resolve().parents[2]
@@ -125,12 +125,7 @@ def test_windows_of_an_earlier_versions_savepoint_judge_the_next_readings(
         f"{len(alerts)} of {METERS} meters alerted on a 20-sigma surge after the upgrade: the restored windows "
         f"were lost (a fresh window needs {spec.detection.zscore and spec.detection.zscore.min_samples} readings)"
     )
-    from confluent_kafka.schema_registry import SchemaRegistryClient
-    from confluent_kafka.schema_registry.avro import AvroDeserializer
-    from confluent_kafka.serialization import MessageField, SerializationContext
-
-    decode = AvroDeserializer(SchemaRegistryClient({"url": local_stack.registry_url}))
-    events = [decode(m.value(), SerializationContext(m.topic(), MessageField.VALUE)) for m in alerts]
+    events = decode_avro(local_stack, alerts)
     counts = [event["window"]["count"] for event in events]
     assert counts == [READINGS_PER_METER] * METERS, "each alert judged against all 40 readings kept before the upgrade"
     assert statistics.fmean(event["window"]["mean"] for event in events) == pytest.approx(230.0)

@@ -13,7 +13,7 @@ from gridpipe_schemas.catalog import avro, parsed_avro
 from gridpipe_schemas.registry import SchemaRegistry
 from gridpipe_schemas.subjects import value_subject
 from gridpipe_stack.config import StackConfig
-from jobtesting import ReferenceZScore, consume, grid_document, unique
+from jobtesting import ReferenceZScore, consume, decode_avro, grid_document, unique
 from sinktesting import archive_query, archive_rows, wait_until
 
 pytestmark = pytest.mark.integration
@@ -52,15 +52,6 @@ def _produce(stack: StackConfig, topic: str, readings: list[tuple[str, int, floa
     assert producer.flush(30) == 0
 
 
-def _decoded(stack: StackConfig, messages: list[Any]) -> list[dict[str, Any]]:
-    from confluent_kafka.schema_registry import SchemaRegistryClient
-    from confluent_kafka.schema_registry.avro import AvroDeserializer
-    from confluent_kafka.serialization import MessageField, SerializationContext
-
-    deserialize = AvroDeserializer(SchemaRegistryClient({"url": stack.registry_url}))
-    return [deserialize(m.value(), SerializationContext(m.topic(), MessageField.VALUE)) for m in messages]
-
-
 def _late_readings(stack: StackConfig, job_id: str) -> dict[str, int]:
     query = f'flink_taskmanager_job_task_operator_field_lateReadings{{job_id="{job_id}"}}'
     result = httpx.get(f"{stack.prometheus_url}/api/v1/query", params={"query": query}, timeout=10).json()
@@ -80,7 +71,7 @@ def test_rounding_is_no_spread_and_a_late_reading_is_counted_archived_and_status
     expected = {(m, t) for m, t, v, _ in readings if rule.judge(m, t, v) is not None}
     assert expected == {("MTR-LATE", T0 + 60 * SECOND), ("MTR-LATE", T0 + 200 * SECOND)} and rule.late == 1
 
-    alerts = _decoded(local_stack, consume(local_stack, running.pipeline.spec.outputs.anomalies_topic, idle=8))
+    alerts = decode_avro(local_stack, consume(local_stack, running.pipeline.spec.outputs.anomalies_topic, idle=8))
     found = {
         (a["original_event"]["meter_id"], round(a["original_event"]["timestamp"].timestamp() * 1000), a["anomaly_type"])
         for a in alerts

@@ -153,6 +153,16 @@ def run_pipeline(local_stack: StackConfig) -> Iterator[Callable[..., RunningPipe
         cancel_quietly(local_stack, job_id)
 
 
+def decode_avro(stack: StackConfig, messages: list[Any]) -> list[dict[str, Any]]:
+    """Confluent-framed Avro values (grid alerts, dead letters), each decoded with the schema its id names."""
+    from confluent_kafka.schema_registry import SchemaRegistryClient
+    from confluent_kafka.schema_registry.avro import AvroDeserializer
+    from confluent_kafka.serialization import MessageField, SerializationContext
+
+    deserialize = AvroDeserializer(SchemaRegistryClient({"url": stack.registry_url}))
+    return [deserialize(m.value(), SerializationContext(m.topic(), MessageField.VALUE)) for m in messages]
+
+
 def consume(
     stack: StackConfig, topic: str, *, expect: int | None = None, idle: float = 5.0, timeout: float = 120.0
 ) -> list[Any]:
