@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import io
-import itertools
 import json
 import os
 import statistics
@@ -31,18 +30,18 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import fastavro
 from common import record
+from paced_load import encode_ahead, replay_paced
 from pipelines import quiet_cluster, remove_bench_data, start, unique
 
 from consoletesting import CHROMIUM_ARGS, ConsoleProcess, chromium, produce, telemetry, wait_until, write_pipeline
 from gridpipe_generator.records import PRODUCED_AT_HEADER
-from gridpipe_generator.run import Generator, GeneratorConfig, build_stream
+from gridpipe_generator.run import Generator, GeneratorConfig
 from gridpipe_jobs import flinkrest
 from gridpipe_schemas.catalog import parsed_avro
 from gridpipe_schemas.pipeline import GridPipeline, parse_pipeline
@@ -234,11 +233,11 @@ def measure_grid(stack: StackConfig, browser: Any, directory: Path, args: argpar
                 Generator(cfg, progress=lambda line: print(line, flush=True)).run(threading.Event()).achieved_rate
             )
         else:
-            start_at = _encode_ahead(cfg)
+            load = encode_ahead(cfg)
             busy_before, total_before = _cpu_times()
             page_before = _page_metrics(cdp)
-            steady_from_ms = (start_at + args.warmup) * 1000
-            achieved = _replay_paced(cfg, start_at)
+            steady_from_ms = (load.first_event_at + args.warmup) * 1000
+            achieved = replay_paced(load, start_at=load.first_event_at)
         busy_after, total_after = _cpu_times()
         page_after = _page_metrics(cdp)
         time.sleep(5)
@@ -266,59 +265,6 @@ def measure_grid(stack: StackConfig, browser: Any, directory: Path, args: argpar
         result["machine_cpu_busy_share"] = round((busy_after - busy_before) / max(1, total_after - total_before), 3)
         result["load"] = "the generator, live" if args.live_generator else "pre-encoded readings, paced"
         return result
-
-
-_ENCODED: list[Any] = []
-
-
-def _encode_ahead(cfg: GeneratorConfig) -> float:
-    """Encode the run's readings before it starts, so producing them costs the machine little; their event times are
-    the wall-clock moments they will be sent. Returns that start time (epoch seconds)."""
-    ids = Generator(cfg).preflight()
-    total = int(cfg.event_rate * (cfg.duration or 0))
-    sample = 20_000
-    began = time.monotonic()
-    list(itertools.islice(build_stream(replace(cfg, start_ms=0), *ids), sample))
-    per_record = (time.monotonic() - began) / sample
-    start_at = time.time() + per_record * total * 1.5 + 5.0
-    print(f"encoding {total:,} readings ahead (about {per_record * total:.0f} s)…", flush=True)
-    _ENCODED[:] = itertools.islice(build_stream(replace(cfg, start_ms=int(start_at * 1000)), *ids), total)
-    return start_at
-
-
-def _replay_paced(cfg: GeneratorConfig, start_at: float) -> float:
-    """Produce the encoded readings at the configured rate from ``start_at``, each stamped when it is sent."""
-    from confluent_kafka import Producer
-
-    producer = Producer(
-        {
-            "bootstrap.servers": cfg.bootstrap,
-            "linger.ms": cfg.linger_ms,
-            "compression.type": "lz4",
-            "queue.buffering.max.messages": 1_000_000,
-            "log_level": 3,
-        }
-    )
-    time.sleep(max(0.0, start_at - time.time()))
-    records, rate, sent = _ENCODED, cfg.event_rate, 0
-    produce, topic = producer.produce, cfg.topic
-    began = next_report = time.monotonic()
-    while sent < len(records):
-        due = min(len(records), int((time.monotonic() - began) * rate) + 1)
-        if sent >= due:
-            time.sleep(0.001)
-            continue
-        for reading in records[sent:due]:
-            produce(topic, reading.value, reading.key, headers=[(PRODUCED_AT_HEADER, str(time.time_ns() // 1000))])
-        sent = due
-        producer.poll(0)
-        if time.monotonic() >= next_report:
-            print(f"… {sent:,} sent, {sent / max(time.monotonic() - began, 1e-9):,.0f}/s", flush=True)
-            next_report += 5.0
-    elapsed = time.monotonic() - began
-    producer.flush(30)
-    _ENCODED.clear()
-    return sent / elapsed
 
 
 def measure_rocket(stack: StackConfig, browser: Any, directory: Path, args: argparse.Namespace) -> dict[str, Any]:

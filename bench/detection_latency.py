@@ -29,6 +29,7 @@ from typing import Any
 
 import fastavro
 from common import record
+from paced_load import encode_ahead, replay_paced
 from pipelines import echo, grid_pipeline, quiet_cluster, remove_bench_data, restart_taskmanager, start, unique
 
 from gridpipe_generator.records import PRODUCED_AT_HEADER
@@ -91,8 +92,8 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-def _generate(stack: StackConfig, pipeline: GridPipeline, args: argparse.Namespace) -> float:
-    cfg = GeneratorConfig(
+def _load_config(stack: StackConfig, pipeline: GridPipeline, args: argparse.Namespace) -> GeneratorConfig:
+    return GeneratorConfig(
         PipelineKind.GRID,
         stack.kafka_bootstrap,
         stack.registry_url,
@@ -104,7 +105,9 @@ def _generate(stack: StackConfig, pipeline: GridPipeline, args: argparse.Namespa
         meters=10_000,
         partitions=3,
     )
-    print(f"producing {args.rate:,} events/s for {args.seconds:.0f}s into a running job…", flush=True)
+
+
+def _generate_live(cfg: GeneratorConfig) -> float:
     summary = Generator(cfg, progress=lambda line: print(line, flush=True)).run(threading.Event())
     return summary.achieved_rate
 
@@ -209,20 +212,24 @@ def _schedule_outage(stack: StackConfig, spec: str) -> threading.Thread:
 
 
 def run_once(stack: StackConfig, args: argparse.Namespace, sinks: bool) -> dict[str, Any]:
-    if args.fresh_taskmanager:
-        restart_taskmanager(stack)
-    cancelled = quiet_cluster(stack)
     pipeline = grid_pipeline(unique("bench-latency"), threshold=4.0, sinks=sinks)
     create_missing_topics(
         stack.kafka_bootstrap,
         {pipeline.spec.source.topic: (3, APPEND_TIME), pipeline.spec.outputs.anomalies_topic: (1, APPEND_TIME)},
     )
+    cfg = _load_config(stack, pipeline, args)
+    # Encoded before the TaskManager restarts and the job starts, so a fresh TaskManager meets the load at once.
+    load = None if args.live_generator else encode_ahead(cfg)
+    if args.fresh_taskmanager:
+        restart_taskmanager(stack)
+    cancelled = quiet_cluster(stack)
     began = time.monotonic()
     job_id = start(stack, pipeline)
     outage = _schedule_outage(stack, args.outage) if args.outage else None
     started_s = time.monotonic() - began
     try:
-        achieved = _generate(stack, pipeline, args)
+        print(f"producing {args.rate:,} events/s for {args.seconds:.0f}s into a running job…", flush=True)
+        achieved = _generate_live(cfg) if load is None else replay_paced(load)
         alerts = _alerts(stack, pipeline)
     finally:
         if outage is not None:
@@ -234,6 +241,7 @@ def run_once(stack: StackConfig, args: argparse.Namespace, sinks: bool) -> dict[
         "sinks": "InfluxDB and the Parquet archive on S3" if sinks else "Kafka topics only",
         "fresh_taskmanager": args.fresh_taskmanager,
         "outage": args.outage,
+        "load": "the generator, live" if args.live_generator else "pre-encoded readings, paced",
         "target_events_per_second": args.rate,
         "achieved_events_per_second": round(achieved),
         "job_submitted_to_tasks_running_s": round(started_s, 1),
@@ -244,6 +252,10 @@ def run_once(stack: StackConfig, args: argparse.Namespace, sinks: bool) -> dict[
     for key in (*shown, "after_first_minute_p99_ms", "stages_p99_ms"):
         print(f"{key:>28}: {figures[key]}")
     return figures
+
+
+def _load_suffix(args: argparse.Namespace) -> str:
+    return "-live-generator" if args.live_generator else ""
 
 
 def main() -> None:
@@ -257,6 +269,11 @@ def main() -> None:
     parser.add_argument(
         "--outage", metavar="SERVICE:FROM:TO", help="stop a stack service (e.g. seaweedfs:30:75) during each run"
     )
+    parser.add_argument(
+        "--live-generator",
+        action="store_true",
+        help="generate and encode readings while producing (the generator CLI's way) instead of encoding them first",
+    )
     args = parser.parse_args()
     stack = StackConfig.from_env()
     measured = "generator creation time (gridpipe-produced-at) to LogAppendTime of the alert"
@@ -265,7 +282,7 @@ def main() -> None:
         name = "detection-latency-with-sinks" if args.sinks else "detection-latency"
         if args.outage:
             name += "-outage-" + args.outage.split(":")[0]
-        record(name, {**figures, "bar_p99_ms": 100, "measured_from": measured})
+        record(name + _load_suffix(args), {**figures, "bar_p99_ms": 100, "measured_from": measured})
         return
     runs = []
     for number in range(1, args.rounds + 1):
@@ -282,7 +299,7 @@ def main() -> None:
         for mode in {r["sinks"] for r in runs}
     }
     record(
-        "detection-latency-rounds" + ("-fresh-taskmanager" if args.fresh_taskmanager else ""),
+        "detection-latency-rounds" + ("-fresh-taskmanager" if args.fresh_taskmanager else "") + _load_suffix(args),
         {"by_mode": table, "runs": runs, "bar_p99_ms": 100, "bar_max_ms": 500, "measured_from": measured},
     )
 
