@@ -179,20 +179,43 @@ def _summary(alerts: list[Alert]) -> dict[str, Any]:
     }
 
 
-def _timeline(alerts: list[Alert], step: float = 10.0) -> None:
-    """Per ``step`` seconds of the run: alerts, p99 and max, and which stage the slowest alert spent its time in."""
-    print(f"{'from s':>7} {'alerts':>7} {'p99 ms':>8} {'max ms':>8} {'proc. max':>9}  slowest: broker/detect/append ms")
+def _timeline(alerts: list[Alert], producer_seconds: list[dict[str, float]], step: float = 10.0) -> None:
+    """Per ``step`` seconds of the run: alerts, p99 and max, which stage the slowest alert spent its time in and, with
+    the paced load, the producer's slowest queue wait, socket wait and round trip to the broker."""
+    print(
+        f"{'from s':>7} {'alerts':>7} {'p99 ms':>8} {'max ms':>8} {'proc. max':>9}  slowest: broker/detect/append ms"
+        "   producer max: queue/send/round trip ms"
+    )
     buckets: dict[int, list[Alert]] = {}
     for alert in alerts:
         buckets.setdefault(int(alert.created_s // step), []).append(alert)
     for index in sorted(buckets):
         group = buckets[index]
         slowest = max(group, key=lambda a: a.total_ms)
+        seconds = [s for s in producer_seconds if index * step <= s["at_s"] < (index + 1) * step]
+        producer = "/".join(f"{max(s[key] for s in seconds):.0f}" for key in _PRODUCER_KEYS) if seconds else ""
         print(
             f"{index * step:>7.0f} {len(group):>7} {percentile([a.total_ms for a in group], 0.99):>8.1f}"
             f" {slowest.total_ms:>8.1f} {max(a.processing_ms for a in group):>9.1f}"
             f"  {slowest.to_broker_ms:.0f}/{slowest.to_detection_ms:.0f}/{slowest.to_append_ms:.0f}"
+            f"{producer:>40}"
         )
+
+
+_PRODUCER_KEYS = ("queue_ms", "send_ms", "round_trip_ms")
+
+
+def _producer_summary(producer_seconds: list[dict[str, float]]) -> dict[str, Any] | None:
+    """The paced producer's own waits (librdkafka statistics, per second): the broker stage's share outside Kafka."""
+    if not producer_seconds:
+        return None
+    return {
+        key: {
+            "p99_of_seconds": round(percentile([s[key] for s in producer_seconds], 0.99), 1),
+            "max": round(max(s[key] for s in producer_seconds), 1),
+        }
+        for key in _PRODUCER_KEYS
+    }
 
 
 def _schedule_outage(stack: StackConfig, spec: str) -> threading.Thread:
@@ -236,7 +259,8 @@ def run_once(stack: StackConfig, args: argparse.Namespace, sinks: bool) -> dict[
             outage.join()
         flinkrest.cancel(stack.flink_url, job_id)
         remove_bench_data(stack, [pipeline])
-    _timeline(alerts)
+    producer_seconds = load.producer_seconds if load is not None else []
+    _timeline(alerts, producer_seconds)
     figures = {
         "sinks": "InfluxDB and the Parquet archive on S3" if sinks else "Kafka topics only",
         "fresh_taskmanager": args.fresh_taskmanager,
@@ -246,10 +270,11 @@ def run_once(stack: StackConfig, args: argparse.Namespace, sinks: bool) -> dict[
         "achieved_events_per_second": round(achieved),
         "job_submitted_to_tasks_running_s": round(started_s, 1),
         **_summary(alerts),
+        "producer_max_ms": _producer_summary(producer_seconds),
         "jobs_cancelled_first": cancelled,
     }
     shown = ("p50_ms", "p99_ms", "max_ms", "processing_p99_ms", "processing_max_ms", "first_minute_p99_ms")
-    for key in (*shown, "after_first_minute_p99_ms", "stages_p99_ms"):
+    for key in (*shown, "after_first_minute_p99_ms", "stages_p99_ms", "producer_max_ms"):
         print(f"{key:>28}: {figures[key]}")
     return figures
 

@@ -10,8 +10,9 @@ sent (the ``gridpipe-produced-at`` header), which is where its latency starts.
 from __future__ import annotations
 
 import itertools
+import json
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from gridpipe_generator.records import PRODUCED_AT_HEADER
@@ -24,6 +25,10 @@ class EncodedLoad:
     records: list[Any]
     first_event_at: float
     """The first reading's event time, epoch seconds; the readings follow at the configured rate."""
+    producer_seconds: list[dict[str, float]] = field(default_factory=list)
+    """Per second of the replay, librdkafka's own view of the way to the broker: the slowest message's wait in the
+    producer's queue (``queue_ms``), its request's wait to be written to the socket (``send_ms``) and the slowest
+    request's round trip to the broker and back (``round_trip_ms``)."""
 
 
 def encode_ahead(cfg: GeneratorConfig, lead_s: float = 5.0) -> EncodedLoad:
@@ -48,6 +53,19 @@ def replay_paced(load: EncodedLoad, start_at: float | None = None) -> float:
     from confluent_kafka import Producer
 
     cfg = load.cfg
+
+    def on_statistics(raw: str) -> None:
+        brokers = [b for b in json.loads(raw)["brokers"].values() if b["rtt"]["cnt"] > 0]
+        if brokers:
+            load.producer_seconds.append(
+                {
+                    "at_s": round(time.monotonic() - began, 1),
+                    "queue_ms": max(b["int_latency"]["max"] for b in brokers) / 1000,
+                    "send_ms": max(b["outbuf_latency"]["max"] for b in brokers) / 1000,
+                    "round_trip_ms": max(b["rtt"]["max"] for b in brokers) / 1000,
+                }
+            )
+
     producer = Producer(
         {
             "bootstrap.servers": cfg.bootstrap,
@@ -55,6 +73,8 @@ def replay_paced(load: EncodedLoad, start_at: float | None = None) -> float:
             "compression.type": "lz4",
             "queue.buffering.max.messages": 1_000_000,
             "log_level": 3,
+            "statistics.interval.ms": 1000,
+            "stats_cb": on_statistics,
         }
     )
     if start_at is not None:
