@@ -30,7 +30,16 @@ from typing import Any
 import fastavro
 from common import record
 from paced_load import encode_ahead, replay_paced
-from pipelines import echo, grid_pipeline, quiet_cluster, remove_bench_data, restart_taskmanager, start, unique
+from pipelines import (
+    cpu_snapshot,
+    echo,
+    grid_pipeline,
+    quiet_cluster,
+    remove_bench_data,
+    restart_taskmanager,
+    start,
+    unique,
+)
 
 from gridpipe_generator.records import PRODUCED_AT_HEADER
 from gridpipe_generator.run import Generator, GeneratorConfig
@@ -176,6 +185,12 @@ def _summary(alerts: list[Alert]) -> dict[str, Any]:
         "stages_p99_ms": {name: round(percentile(values, 0.99), 1) for name, values in stages.items()},
         "stages_max_ms": {name: round(max(values), 1) for name, values in stages.items()},
         "slow_alerts_over_50ms_at_s": [round(a.created_s, 1) for a in alerts if a.total_ms > 50],
+        # What the new job's first seconds cost, alert by alert: [created s, to broker, to detection, to append ms].
+        "first_10s_alerts": [
+            [round(a.created_s, 2), round(a.to_broker_ms), round(a.to_detection_ms), round(a.to_append_ms)]
+            for a in alerts
+            if a.created_s < 10
+        ],
     }
 
 
@@ -252,7 +267,9 @@ def run_once(stack: StackConfig, args: argparse.Namespace, sinks: bool) -> dict[
     started_s = time.monotonic() - began
     try:
         print(f"producing {args.rate:,} events/s for {args.seconds:.0f}s into a running job…", flush=True)
+        cpu_before, load_began = cpu_snapshot(), time.monotonic()
         achieved = _generate_live(cfg) if load is None else replay_paced(load)
+        cpu_after, load_seconds = cpu_snapshot(), time.monotonic() - load_began
         alerts = _alerts(stack, pipeline)
     finally:
         if outage is not None:
@@ -271,10 +288,14 @@ def run_once(stack: StackConfig, args: argparse.Namespace, sinks: bool) -> dict[
         "job_submitted_to_tasks_running_s": round(started_s, 1),
         **_summary(alerts),
         "producer_max_ms": _producer_summary(producer_seconds),
+        # Cores each service used while the load ran: on 2 shared cores, what the broker and the job compete for.
+        "cpu_cores_during_load": {
+            name: round((cpu_after[name] - cpu_before[name]) / load_seconds, 2) for name in cpu_after
+        },
         "jobs_cancelled_first": cancelled,
     }
     shown = ("p50_ms", "p99_ms", "max_ms", "processing_p99_ms", "processing_max_ms", "first_minute_p99_ms")
-    for key in (*shown, "after_first_minute_p99_ms", "stages_p99_ms", "producer_max_ms"):
+    for key in (*shown, "after_first_minute_p99_ms", "stages_p99_ms", "producer_max_ms", "cpu_cores_during_load"):
         print(f"{key:>28}: {figures[key]}")
     return figures
 
