@@ -112,6 +112,9 @@ def test_the_archive_reads_the_source_into_views_of_its_own(profile: str) -> Non
     group = f"gridpipe-{pipeline.metadata.name}"
     assert f"'properties.group.id' = '{group}'" in sources[0]
     assert f"'properties.group.id' = '{group}-archive'" in sources[1]
+    # Only the archive, which commits at checkpoints, waits for its fetches to fill; the alert path's return at once.
+    assert "'properties.fetch.min.bytes' = '524288'" in sources[1]
+    assert "fetch.min.bytes" not in sources[0]
     views = [d for d in sql.ddl if d.startswith("CREATE TEMPORARY VIEW archiving_")]
     assert views and all("FROM source_records" not in v for v in views)
 

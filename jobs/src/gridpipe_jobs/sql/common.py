@@ -131,6 +131,10 @@ def kafka_options(topic: str, bootstrap: str, extra: dict[str, str]) -> dict[str
 _STARTUP_MODES = {"group-offsets": "group-offsets", "earliest": "earliest-offset", "latest": "latest-offset"}
 # Alerts are wanted now, not at the next checkpoint: at-least-once with deterministic alert ids.
 _PROMPT_DELIVERY = {"sink.delivery-guarantee": "at-least-once", "properties.linger.ms": "2"}
+# The archive commits at checkpoints (every 10 s by default), so its reads can wait for data to pile up: a fetch
+# returns once 512 KiB are there or after half a second, instead of as soon as one record is, which at 10,000 events/s
+# was 66 fetches a second, each paid for by the TaskManager and the broker on the alert path's cores.
+_BATCHED_FETCH = {"properties.fetch.min.bytes": str(512 * 1024), "properties.fetch.max.wait.ms": "500"}
 
 
 @dataclass(frozen=True)
@@ -156,6 +160,7 @@ class ProductionConnectors:
                     {
                         "properties.group.id": group if table.role is Role.RECORDS else f"{group}-archive",
                         "properties.auto.offset.reset": "earliest",
+                        **(_BATCHED_FETCH if table.role is Role.ARCHIVE_RECORDS else {}),
                         "scan.startup.mode": _STARTUP_MODES[spec.source.start_from],
                         **key_and_value,
                         "value.format": "raw",
