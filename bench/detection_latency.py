@@ -53,6 +53,7 @@ from gridpipe_schemas.subjects import PipelineKind
 from gridpipe_schemas.topics import create_missing_topics
 from gridpipe_stack.config import StackConfig
 from gridpipe_stack.stack import start_service, stop_service
+from jobtesting import decode_avro
 
 APPEND_TIME = {"message.timestamp.type": "LogAppendTime"}
 FIRST_MINUTE = 60.0
@@ -137,15 +138,10 @@ def _alerts(stack: StackConfig, pipeline: GridPipeline) -> list[Alert]:
         created = int(dict(message.headers())[PRODUCED_AT_HEADER]) / 1000.0  # the header is in microseconds
         readings[(reading["meter_id"], reading["timestamp"])] = (created, message.timestamp()[1])
 
-    from confluent_kafka.schema_registry import SchemaRegistryClient
-    from confluent_kafka.schema_registry.avro import AvroDeserializer
-    from confluent_kafka.serialization import MessageField, SerializationContext
-
-    deserialize = AvroDeserializer(SchemaRegistryClient({"url": stack.registry_url}))
     first = min(created for created, _ in readings.values())
     alerts = []
-    for message in _drain(stack, pipeline.spec.outputs.anomalies_topic):
-        alert = deserialize(message.value(), SerializationContext(message.topic(), MessageField.VALUE))
+    messages = _drain(stack, pipeline.spec.outputs.anomalies_topic)
+    for message, alert in zip(messages, decode_avro(stack, messages), strict=True):
         found = readings.get((alert["original_event"]["meter_id"], alert["original_event"]["timestamp"]))
         if found is None:
             continue

@@ -29,19 +29,14 @@ from gridpipe_schemas.catalog import parsed_avro
 from gridpipe_schemas.pipeline import parse_pipeline
 from gridpipe_schemas.subjects import PipelineKind
 from gridpipe_stack.config import StackConfig
-from jobtesting import rocket_document
+from jobtesting import decode_avro, rocket_document
 
 FIELD_OF = {"VOLTAGE": "voltage", "CURRENT": "current", "TEMPERATURE": "temperature"}
 MIN_SAMPLES = 30
 
 
 def _alerts(stack: StackConfig, topic: str) -> list[dict[str, Any]]:
-    from confluent_kafka.schema_registry import SchemaRegistryClient
-    from confluent_kafka.schema_registry.avro import AvroDeserializer
-    from confluent_kafka.serialization import MessageField, SerializationContext
-
-    deserialize = AvroDeserializer(SchemaRegistryClient({"url": stack.registry_url}))
-    return [deserialize(m.value(), SerializationContext(topic, MessageField.VALUE)) for m in _drain(stack, topic)]
+    return decode_avro(stack, _drain(stack, topic))
 
 
 def _scores(

@@ -48,7 +48,7 @@ def encode_ahead(cfg: GeneratorConfig, lead_s: float = 5.0) -> EncodedLoad:
 def replay_paced(load: EncodedLoad, start_at: float | None = None) -> float:
     """Produce the readings at the configured rate from ``start_at`` (default: now); returns the achieved rate.
 
-    The list is emptied as it goes out, so the memory it held is returned by the end of the run.
+    The list is cleared once everything is sent, so the memory it held is returned by the end of the run.
     """
     from confluent_kafka import Producer
 
