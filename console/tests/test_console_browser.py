@@ -112,6 +112,8 @@ def test_a_rocket_alert_shows_in_colour_with_its_telemetry_and_sounds_when_criti
     assert "level-critical" in (row.get_attribute("class") or "")
     assert "Atlas-1" in row.inner_text() and "engine_shutdown" in row.inner_text()
     page.wait_for_function("() => window.__oscillators >= 1", timeout=5_000)  # the alarm sounded
+    page.wait_for_function("() => window.__flashes >= 1", timeout=5_000)  # and the screen flashed
+    page.wait_for_selector("#flash:not(.on)", state="attached", timeout=5_000)  # for a moment
     row.click()
     detail = page.locator("#detail")
     detail.wait_for(state="visible", timeout=5_000)
@@ -127,6 +129,7 @@ def test_a_rocket_alert_shows_in_colour_with_its_telemetry_and_sounds_when_criti
         local_stack.kafka_bootstrap, rocket_topic(pipelines), [telemetry("Atlas-2", next(mission_times), thrust=0.0)]
     )
     page.locator("#live li.alert", has_text="Atlas-2").first.wait_for(timeout=30_000)
+    page.wait_for_function("() => window.__flashes >= 2", timeout=5_000)
     time.sleep(0.5)
     assert page.evaluate("() => window.__oscillators") == sounded
     page.locator("#mute").click()

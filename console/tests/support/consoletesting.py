@@ -34,12 +34,16 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--autoplay-policy=no-user-gesture-required",
 ]
-# Installed before any page script: counts the oscillators the page starts (its alarm sound) and records what a
-# successful script injection would set.
+# Installed before any page script: counts the oscillators the page starts (its alarm sound) and the times its
+# critical flash came on.
 PAGE_HOOKS = """
 window.__oscillators = 0;
+window.__flashes = 0;
 const created = AudioContext.prototype.createOscillator;
 AudioContext.prototype.createOscillator = function () { window.__oscillators += 1; return created.call(this); };
+new MutationObserver((records) => {
+  for (const r of records) if (r.target.id === 'flash' && r.target.classList.contains('on')) window.__flashes += 1;
+}).observe(document, {attributes: true, attributeFilter: ['class'], subtree: true});
 """
 # The schema's example telemetry: no rule fires.
 NORMAL_TELEMETRY: dict[str, Any] = example("TelemetryMessage")

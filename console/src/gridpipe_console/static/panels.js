@@ -6,6 +6,9 @@ import { el, text, LEVELS, SEVERITY_ORDER, severityLevel, levelClass, fmtCount }
 const counts = { hours: 24, byLevel: {}, byPipeline: {} };
 let countsRoot = null;
 let countsScheduled = false;
+let countsRenderedAt = -Infinity;
+// Live alerts bump the counts; redrawing them on every alert would cost a frame each.
+const COUNTS_RENDER_GAP_MS = 1000;
 
 export function initCounts(root) {
   countsRoot = root;
@@ -21,7 +24,10 @@ export function initCounts(root) {
 function scheduleCounts() {
   if (countsScheduled || !countsRoot) return;
   countsScheduled = true;
-  requestAnimationFrame(renderCounts);
+  const wait = countsRenderedAt + COUNTS_RENDER_GAP_MS - performance.now();
+  const inNextFrame = () => requestAnimationFrame(renderCounts);
+  if (wait <= 0) inNextFrame();
+  else setTimeout(inNextFrame, wait);
 }
 
 export function setCounts(data) {
@@ -65,6 +71,7 @@ function pipelineRow(name, bySeverity) {
 
 function renderCounts() {
   countsScheduled = false;
+  countsRenderedAt = performance.now();
   countsRoot.querySelector('#counts-window').textContent = `last ${text(counts.hours)} h`;
   for (const tile of countsRoot.querySelectorAll('.count-tile')) {
     tile.querySelector('.count-value').textContent = fmtCount(counts.byLevel[tile.dataset.level] || 0);
