@@ -1,8 +1,8 @@
 // Telemetry panel: a card per rocket, a table of grid meters in alert.
 import { el, text, fmtNumber, fmtTime, fmtCount, levelClass, levelRank } from './util.js';
 
-// The most urgent meters only: the panel is redrawn every second, and a table of 100 rows cost the page 50-70 ms of
-// CPU per redraw on a 2-core machine, during which live alerts waited. The history panel lists every alert.
+// The most urgent meters only: the panel is redrawn every second, and laying out and painting a table of 100 rows
+// is a long task on a busy 2-core machine, during which live alerts wait. The history panel lists every alert.
 const MAX_METERS = 20;
 
 function rangeText(rule) {
