@@ -58,3 +58,20 @@ def record(name: str, figures: dict[str, Any]) -> Path:
         print(f"{key:>36}: {value}")
     print(f"recorded in {path}")
     return path
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def latency_summary(values: list[float]) -> dict[str, float]:
+    """p50, p95, p99 and max of ``values`` (milliseconds), rounded to 0.1; empty for no values."""
+    if not values:
+        return {}
+    return {
+        "p50_ms": round(percentile(values, 0.5), 1),
+        "p95_ms": round(percentile(values, 0.95), 1),
+        "p99_ms": round(percentile(values, 0.99), 1),
+        "max_ms": round(max(values), 1),
+    }

@@ -38,10 +38,11 @@ from typing import Any
 
 import chromium_trace
 import fastavro
-from common import record
+from common import latency_summary as summary
+from common import percentile, record
 from paced_load import encode_ahead, replay_paced
 from page_stamps import ROW_STAMPS
-from pipelines import cpu_seconds, cpu_snapshot, quiet_cluster, remove_bench_data, start, unique
+from pipelines import cpu_seconds, cpu_snapshot, quiet_cluster, remove_bench_data, start, stat_cpu_seconds, unique
 
 from consoletesting import CHROMIUM_ARGS, ConsoleProcess, chromium, produce, telemetry, wait_until, write_pipeline
 from gridpipe_generator.records import PRODUCED_AT_HEADER
@@ -76,33 +77,12 @@ window.WebSocket = class extends Native {
 )
 
 
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
-
-
-def summary(values: list[float]) -> dict[str, float]:
-    if not values:
-        return {}
-    return {
-        "p50_ms": round(percentile(values, 0.5), 1),
-        "p95_ms": round(percentile(values, 0.95), 1),
-        "p99_ms": round(percentile(values, 0.99), 1),
-        "max_ms": round(max(values), 1),
-    }
-
-
 def _iso_ms(moment: str) -> int:
     return int(datetime.fromisoformat(moment.replace("Z", "+00:00")).timestamp() * 1000)
 
 
 def _stamp(epoch: float) -> str:
     return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
-
-
-def _cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _page_metrics(cdp: Any) -> dict[str, float]:
@@ -119,7 +99,11 @@ def _cpu_times() -> tuple[int, int]:
 
 def _services_cpu(console: ConsoleProcess) -> dict[str, float]:
     assert console.process is not None
-    return {**cpu_snapshot(), "console": _cpu_seconds(console.process.pid), "chromium": cpu_seconds("chromium")}
+    return {
+        **cpu_snapshot(),
+        "console": stat_cpu_seconds(Path(f"/proc/{console.process.pid}/stat")),
+        "chromium": cpu_seconds("chromium"),
+    }
 
 
 def renice_chromium(niceness: int) -> int:
@@ -347,7 +331,7 @@ def measure_rocket(stack: StackConfig, browser: Any, directory: Path, args: argp
         print(f"console CPU: about 1,000 alerts/s for {args.cpu_seconds:.0f} s…", flush=True)
         assert console.process is not None
         before_cpu, before_alerts = (
-            _cpu_seconds(console.process.pid),
+            stat_cpu_seconds(Path(f"/proc/{console.process.pid}/stat")),
             console.metric("gridpipe_console_alerts_consumed_total"),
         )
         flood = [
@@ -366,7 +350,7 @@ def measure_rocket(stack: StackConfig, browser: Any, directory: Path, args: argp
             "flood consumed",
         )
         elapsed = time.monotonic() - started
-        cpu = _cpu_seconds(console.process.pid) - before_cpu
+        cpu = stat_cpu_seconds(Path(f"/proc/{console.process.pid}/stat")) - before_cpu
         consumed = console.metric("gridpipe_console_alerts_consumed_total") - before_alerts
         result["cpu"] = {
             "alerts": int(consumed),

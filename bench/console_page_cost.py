@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import collections
 import json
-import os
 import sys
 import tempfile
 import time
@@ -28,9 +27,9 @@ from pathlib import Path
 from typing import Any
 
 import chromium_trace
-from common import record
+from common import latency_summary, record
 from page_stamps import ROW_STAMPS
-from pipelines import unique
+from pipelines import stat_cpu_seconds, unique
 
 from consoletesting import CHROMIUM_ARGS, ConsoleProcess, chromium, write_pipeline
 from gridpipe_stack.config import StackConfig
@@ -82,7 +81,6 @@ window.WebSocket = SyntheticSocket;
 
 def _chromium_cpu_seconds() -> dict[str, float]:
     """CPU seconds of every Chromium process (keyed 'type') and thread (keyed 'type:thread') since it started."""
-    tick = os.sysconf("SC_CLK_TCK")
     seconds: dict[str, float] = collections.defaultdict(float)
     for proc in Path("/proc").glob("[0-9]*"):
         try:
@@ -90,26 +88,12 @@ def _chromium_cpu_seconds() -> dict[str, float]:
             if not command or not command[0].endswith(b"chromium"):
                 continue
             kind = next((a.decode().split("=", 1)[1] for a in command if a.startswith(b"--type=")), "browser")
-            fields = (proc / "stat").read_text().rsplit(")", 1)[1].split()
-            seconds[kind] += (int(fields[11]) + int(fields[12])) / tick
+            seconds[kind] += stat_cpu_seconds(proc / "stat")
             for task in (proc / "task").iterdir():
-                thread = (task / "comm").read_text().strip()
-                stat = (task / "stat").read_text().rsplit(")", 1)[1].split()
-                seconds[f"{kind}:{thread}"] += (int(stat[11]) + int(stat[12])) / tick
+                seconds[f"{kind}:{(task / 'comm').read_text().strip()}"] += stat_cpu_seconds(task / "stat")
         except (FileNotFoundError, ProcessLookupError, PermissionError):
             continue
     return seconds
-
-
-def _percentiles(values: list[float]) -> dict[str, float]:
-    if not values:
-        return {}
-    ordered = sorted(values)
-
-    def at(q: float) -> float:
-        return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 1)
-
-    return {"p50_ms": at(0.5), "p95_ms": at(0.95), "p99_ms": at(0.99), "max_ms": round(ordered[-1], 1)}
 
 
 def _meters(pipeline: str, count: int) -> dict[str, Any]:
@@ -161,8 +145,8 @@ def measure(page: Any, browser: Any, args: argparse.Namespace) -> dict[str, Any]
             name: round((page_after[name] - page_before[name]) / page_seconds, 1)
             for name in ("LayoutCount", "RecalcStyleCount")
         },
-        "handler_to_dom": _percentiles([bench["dom"][i] - t for i, t in handled.items() if i in bench["dom"]]),
-        "handler_to_rendered": _percentiles(
+        "handler_to_dom": latency_summary([bench["dom"][i] - t for i, t in handled.items() if i in bench["dom"]]),
+        "handler_to_rendered": latency_summary(
             [bench["rendered"][i] - t for i, t in handled.items() if i in bench["rendered"]]
         ),
     }

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import fastavro
-from common import record
+from common import percentile, record
 from paced_load import encode_ahead, replay_paced
 from pipelines import (
     cpu_snapshot,
@@ -98,11 +98,6 @@ def _drain(stack: StackConfig, topic: str) -> list[Any]:
         out.extend(m for m in batch if not m.error())
     consumer.close()
     return out
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
 def _load_config(stack: StackConfig, pipeline: GridPipeline, args: argparse.Namespace) -> GeneratorConfig:

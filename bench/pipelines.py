@@ -113,17 +113,21 @@ def sources_read(stack: StackConfig, job_id: str) -> dict[str, int]:
     return {v["name"]: int(v["metrics"]["read-records"]) for v in job["vertices"] if v["name"].startswith("Source")}
 
 
+def stat_cpu_seconds(stat: Path) -> float:
+    """CPU seconds (user + system) in a /proc/<pid>/stat or /proc/<pid>/task/<tid>/stat file."""
+    fields = stat.read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def cpu_seconds(pattern: str) -> float:
     """CPU seconds (user + system) used so far by the processes whose command line matches ``pattern``."""
     found = subprocess.run(["pgrep", "-f", pattern], capture_output=True, text=True).stdout.split()
-    ticks = os.sysconf("SC_CLK_TCK")
     total = 0.0
     for pid in found:
         try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += stat_cpu_seconds(Path(f"/proc/{pid}/stat"))
         except OSError:
             continue
-        total += (int(fields[11]) + int(fields[12])) / ticks
     return total
 
 

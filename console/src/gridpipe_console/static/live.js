@@ -7,7 +7,7 @@
 // An alert after a quiet spell is drawn in the next frame. The list keeps at
 // most MAX_ROWS rows and never re-renders what is already shown.
 import { alertRow, alertOf, summaryRow, skippedRow, noticeRow } from './rows.js';
-import { BoundedSet } from './util.js';
+import { BoundedSet, frameAfterGap } from './util.js';
 import { alarm, flash } from './sound.js';
 
 const MAX_ROWS = 50; // the newest; older alerts are in the history panel
@@ -44,9 +44,7 @@ export function createLive({ list, stats, wantsPipeline, wantsLevel, onAlert, on
 
   // The next list update: in the next frame, or once the gap since the last one has passed.
   function schedule() {
-    const wait = lastFlush + renderGap() - performance.now();
-    if (wait <= 0) requestAnimationFrame(flush);
-    else setTimeout(() => requestAnimationFrame(flush), wait);
+    frameAfterGap(lastFlush, renderGap(), flush);
   }
 
   function flush() {

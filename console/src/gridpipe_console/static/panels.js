@@ -1,5 +1,5 @@
 // Counts and status panels.
-import { el, text, LEVELS, SEVERITY_ORDER, severityLevel, levelClass, fmtCount } from './util.js';
+import { el, text, LEVELS, SEVERITY_ORDER, severityLevel, levelClass, fmtCount, frameAfterGap } from './util.js';
 
 // ---- counts ----
 
@@ -24,10 +24,7 @@ export function initCounts(root) {
 function scheduleCounts() {
   if (countsScheduled || !countsRoot) return;
   countsScheduled = true;
-  const wait = countsRenderedAt + COUNTS_RENDER_GAP_MS - performance.now();
-  const inNextFrame = () => requestAnimationFrame(renderCounts);
-  if (wait <= 0) inNextFrame();
-  else setTimeout(inNextFrame, wait);
+  frameAfterGap(countsRenderedAt, COUNTS_RENDER_GAP_MS, renderCounts);
 }
 
 export function setCounts(data) {

@@ -100,3 +100,11 @@ export class BoundedSet {
   }
   clear() { this.set.clear(); }
 }
+
+// Runs `callback` in an animation frame at least `gapMs` after `lastAt` (a performance.now() time): in the next
+// frame when that has passed already. Each redraw costs the page a frame, so busy panels space theirs out.
+export function frameAfterGap(lastAt, gapMs, callback) {
+  const wait = lastAt + gapMs - performance.now();
+  if (wait <= 0) requestAnimationFrame(callback);
+  else setTimeout(() => requestAnimationFrame(callback), wait);
+}
