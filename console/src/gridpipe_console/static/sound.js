@@ -5,7 +5,7 @@ const MIN_GAP_MS = 1000;
 
 let ctx = null;
 let muted = false;
-let lastAlarm = 0;
+let lastAlarm = -Infinity;
 let lastFlash = -Infinity;
 
 function readMuted() {
