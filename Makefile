@@ -13,10 +13,12 @@ setup:
 	$(GRIDCTL) stack provision --with-k8s
 	$(UV) run --frozen python -c "from gridpipe_jobs.functions_jar import functions_jar; print(functions_jar())"
 
-## up: start Kafka, Apicurio, Flink and Prometheus, then both example pipelines fed by generators
+## up: start Kafka, Apicurio, Flink and Prometheus, warm the new TaskManager and broker (gridctl warmup), then both
+## example pipelines fed by generators
 up: setup
 	$(GRIDCTL) stack up
 	$(GRIDCTL) schemas register
+	$(GRIDCTL) warmup
 	$(GRIDCTL) demo
 
 down:

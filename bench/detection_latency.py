@@ -44,6 +44,7 @@ from pipelines import (
     unique,
 )
 
+from gridpipe_cli.warmup import warm_up
 from gridpipe_generator.records import PRODUCED_AT_HEADER
 from gridpipe_generator.run import Generator, GeneratorConfig
 from gridpipe_jobs import flinkrest
@@ -254,6 +255,7 @@ def run_once(stack: StackConfig, args: argparse.Namespace, sinks: bool) -> dict[
     load = None if args.live_generator else encode_ahead(cfg)
     if args.fresh_taskmanager:
         restart_taskmanager(stack)
+    warm_up_s = warm_up(echo=echo)["total_s"] if args.warm_up else None
     cancelled = quiet_cluster(stack)
     began = time.monotonic()
     job_id = start(stack, pipeline)
@@ -275,6 +277,7 @@ def run_once(stack: StackConfig, args: argparse.Namespace, sinks: bool) -> dict[
     figures = {
         "sinks": "InfluxDB and the Parquet archive on S3" if sinks else "Kafka topics only",
         "fresh_taskmanager": args.fresh_taskmanager,
+        "warm_up_s": warm_up_s,
         "outage": args.outage,
         "load": "the generator, live" if args.live_generator else "pre-encoded readings, paced",
         "target_events_per_second": args.rate,
@@ -295,7 +298,8 @@ def run_once(stack: StackConfig, args: argparse.Namespace, sinks: bool) -> dict[
 
 
 def _load_suffix(args: argparse.Namespace) -> str:
-    return "-live-generator" if args.live_generator else ""
+    suffix = ("-warm-up" if args.warm_up else "") + ("-live-generator" if args.live_generator else "")
+    return suffix + (f"-{args.label}" if args.label else "")
 
 
 def main() -> None:
@@ -307,6 +311,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=0, help="alternate Kafka-only and --sinks runs this many times")
     parser.add_argument("--fresh-taskmanager", action="store_true", help="restart the TaskManager before each run")
     parser.add_argument(
+        "--warm-up", action="store_true", help="run `gridctl warmup` before each run (after the restart, if any)"
+    )
+    parser.add_argument(
         "--outage", metavar="SERVICE:FROM:TO", help="stop a stack service (e.g. seaweedfs:30:75) during each run"
     )
     parser.add_argument(
@@ -314,6 +321,7 @@ def main() -> None:
         action="store_true",
         help="generate and encode readings while producing (the generator CLI's way) instead of encoding them first",
     )
+    parser.add_argument("--label", help="appended to the result's file name, e.g. fresh-stack")
     args = parser.parse_args()
     stack = StackConfig.from_env()
     measured = "the reading's gridpipe-produced-at (when the load sent it) to LogAppendTime of the alert"

@@ -7,7 +7,6 @@ import subprocess
 import time
 import uuid
 from pathlib import Path
-from typing import Any
 
 import httpx
 
@@ -109,8 +108,7 @@ def wait_for_sources(stack: StackConfig, job_id: str, events: int, *, stall_time
 
 def sources_read(stack: StackConfig, job_id: str) -> dict[str, int]:
     """Records each Kafka source of the job has read so far, by vertex name (the alert path's, the archive's)."""
-    job: dict[str, Any] = httpx.get(f"{stack.flink_url}/jobs/{job_id}", timeout=10).json()
-    return {v["name"]: int(v["metrics"]["read-records"]) for v in job["vertices"] if v["name"].startswith("Source")}
+    return flinkrest.sources_read(stack.flink_url, job_id)
 
 
 def stat_cpu_seconds(stat: Path) -> float:

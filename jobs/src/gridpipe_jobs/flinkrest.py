@@ -82,6 +82,13 @@ def wait_for_tasks_running(flink_url: str, job_id: str, timeout: float = 120) ->
     )
 
 
+def sources_read(flink_url: str, job_id: str) -> dict[str, int]:
+    """Records each source of the job has read so far, by vertex name (the alert path's, the archive's)."""
+    response = _request("GET", f"{flink_url}/jobs/{job_id}", timeout=10)
+    vertices = response.json()["vertices"]
+    return {v["name"]: int(v["metrics"]["read-records"]) for v in vertices if v["name"].startswith("Source")}
+
+
 def cancel(flink_url: str, job_id: str) -> None:
     _request("PATCH", f"{flink_url}/jobs/{job_id}?mode=cancel", timeout=10)
 

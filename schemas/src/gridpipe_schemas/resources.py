@@ -9,6 +9,7 @@ it again (a retry, a restart mid-reconcile, a second replica, a second `gridctl 
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -171,4 +172,6 @@ def delete_s3_prefix(filesystem: Any, bucket: str, prefix: str) -> None:
         raise ValueError(f"refusing to delete every object in bucket {bucket}: give the prefix to delete")
     path = f"{bucket}/{prefix.strip('/')}"
     if filesystem.get_file_info(path).type != fs.FileType.NotFound:
-        filesystem.delete_dir(path)
+        # SeaweedFS may still list a folder whose objects were just deleted, then call it missing when deleted.
+        with contextlib.suppress(FileNotFoundError):
+            filesystem.delete_dir(path)

@@ -1,4 +1,5 @@
-"""`gridctl demo` and `gridctl alerts` as a newcomer runs them after `make up`, and how the demo is stopped."""
+"""`gridctl warmup`, `gridctl demo` and `gridctl alerts` as a newcomer runs them in and after `make up`, and how the
+demo is stopped."""
 
 from __future__ import annotations
 
@@ -10,14 +11,18 @@ import subprocess
 import sys
 from pathlib import Path
 
+import httpx
 import pytest
 
 from gridpipe_cli.demo import GENERATORS, is_generator, stop_generator
+from gridpipe_cli.warmup import JOB_NAME, PREFIX, warmup_pipeline
 from gridpipe_jobs import flinkrest
+from gridpipe_jobs.topics import wanted_topics
 from gridpipe_schemas.pipeline import load_pipeline
 from gridpipe_stack.config import StackConfig
 from gridpipe_stack.supervise import marked_processes
 from gridpipe_stack.testing import stack_config
+from sinktesting import influx_alerts, s3_access
 
 REPO = Path(__file__).resolve().parents[3]
 UV = [uv] if (uv := shutil.which("uv")) else [sys.executable, "-m", "uv"]
@@ -131,3 +136,37 @@ def test_demo_feeds_both_pipelines_and_alerts_prints_them_until_demo_stop(local_
     assert not [pid for pid in marked_processes(str(local_stack.run_dir)) if is_generator(pid)]
     assert flinkrest.running_job_id(local_stack.flink_url, "gridpipe-grid-demo") is None
     assert flinkrest.running_job_id(local_stack.flink_url, "gridpipe-rocket-demo") is None
+
+
+@pytest.mark.integration
+@pytest.mark.timeout(600)
+def test_warmup_runs_a_throwaway_pipeline_through_both_sinks_and_leaves_nothing_behind(
+    local_stack: StackConfig,
+) -> None:
+    from confluent_kafka.admin import AdminClient
+    from pyarrow import fs
+
+    pipeline = warmup_pipeline()
+    out = _gridctl(local_stack, "warmup", "--events", "20000", timeout=480)
+    assert "warm-up done in" in out and "20,000 readings" in out, out
+    assert "warm-up job read" in out or "replayed in" in out, out  # progress, then the summary
+
+    assert flinkrest.running_job_id(local_stack.flink_url, JOB_NAME) is None
+    jobs = httpx.get(f"{local_stack.flink_url}/jobs/overview", timeout=10).json()["jobs"]
+    assert any(j["name"] == JOB_NAME and j["state"] == "CANCELED" for j in jobs), jobs
+    # The alert rules take jobs named gridpipe-<pipeline> for pipelines: a cancelled warm-up must not look like one.
+    rules = (REPO / "dashboards" / "rules" / "recording.yml").read_text()
+    assert 'job_name=~"gridpipe-.+"' in rules and not re.fullmatch("gridpipe-.+", JOB_NAME)
+    topics = AdminClient({"bootstrap.servers": local_stack.kafka_bootstrap}).list_topics(timeout=10).topics
+    assert not set(wanted_topics(pipeline)) & set(topics), f"warm-up topics left: {sorted(topics)}"
+    archive = f"{pipeline.spec.sinks.archive.bucket}/{pipeline.metadata.name}"
+    left = (
+        s3_access(local_stack)
+        .filesystem()
+        .get_file_info(fs.FileSelector(archive, recursive=True, allow_not_found=True))
+    )
+    # S3 has no folders (SeaweedFS lists an emptied one for a while): what must be gone is every file.
+    assert not [f.path for f in left if f.type == fs.FileType.File], "warm-up archive files left"
+    # Its alerts went through the InfluxDB writer too, into a bucket of its own that keeps them an hour.
+    assert pipeline.spec.sinks.influxdb.bucket == PREFIX
+    assert influx_alerts(local_stack, pipeline), "the warm-up wrote no alert to InfluxDB"

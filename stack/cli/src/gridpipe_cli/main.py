@@ -9,6 +9,7 @@ from importlib.metadata import entry_points
 import typer
 
 from gridpipe_cli.demo import demo
+from gridpipe_cli.warmup import warmup
 from gridpipe_schemas.errors import GridpipeError, run_with_one_line_errors
 
 COMMAND_GROUP = "gridpipe.cli"
@@ -18,6 +19,7 @@ def gridctl() -> typer.Typer:
     """The gridctl application with every installed package's commands plugged in."""
     app = typer.Typer(help="gridpipe: streaming anomaly detection on Kafka and Flink.", no_args_is_help=True)
     app.command(name="demo")(demo)
+    app.command(name="warmup")(warmup)
     _plug_in(app)
     return app
 
