@@ -74,6 +74,10 @@ def up(name: StackName = None, with_k8s: WithK8s = False) -> None:
     )
     if with_k8s:
         _echo(f"Kubernetes API: export KUBECONFIG={cluster_of(cfg).kubeconfig}   (then kubectl get crds)")
+    _echo(
+        "a TaskManager and broker that have just started are cold, and a new pipeline's alerts come seconds late in "
+        "its first minute: `gridctl warmup` compiles the alert path first (about 40 s; `make up` runs it)"
+    )
 
 
 @stack_app.command()
