@@ -80,35 +80,8 @@ def wait_for_source(stack: StackConfig, job_id: str, events: int, *, stall_timeo
 
 def wait_for_sources(stack: StackConfig, job_id: str, events: int, *, stall_timeout: float = 60.0) -> dict[str, float]:
     """Wait until each Kafka source of the job (the alert path's; the archive's when it is on) has read ``events``
-    records, printing progress; return the seconds each took.
-
-    Fails when the counts stand still for ``stall_timeout`` seconds (the job is failing over, or a sink is stuck),
-    naming the job's latest exception."""
-    began = last_report = last_move = time.monotonic()
-    done: dict[str, float] = {}
-    read: dict[str, int] = {}
-    while not read or len(done) < len(read):
-        time.sleep(0.2)
-        now, previous = time.monotonic(), read
-        read = sources_read(stack, job_id)
-        done.update({name: now - began for name, n in read.items() if n >= events and name not in done})
-        if read != previous:
-            last_move = now
-        elif now - last_move > stall_timeout:
-            raise RuntimeError(
-                f"job {job_id} read no event for {stall_timeout:.0f}s ({read} of {events:,}); its latest exception:"
-                f" {latest_exception(stack, job_id)} -- fix: read the TaskManager log (gridctl stack logs)"
-            )
-        if now - last_report > 5:
-            least = min(read.values())
-            print(f"… {least:,} of {events:,} events, {least / (now - began):,.0f}/s", flush=True)
-            last_report = now
-    return done
-
-
-def sources_read(stack: StackConfig, job_id: str) -> dict[str, int]:
-    """Records each Kafka source of the job has read so far, by vertex name (the alert path's, the archive's)."""
-    return flinkrest.sources_read(stack.flink_url, job_id)
+    records, printing progress; return the seconds each took (``flinkrest.wait_for_sources``)."""
+    return flinkrest.wait_for_sources(stack.flink_url, job_id, events, echo, stall_timeout=stall_timeout)
 
 
 def stat_cpu_seconds(stat: Path) -> float:
@@ -140,12 +113,6 @@ PROCESSES = {
 
 def cpu_snapshot() -> dict[str, float]:
     return {name: cpu_seconds(pattern) for name, pattern in PROCESSES.items()}
-
-
-def latest_exception(stack: StackConfig, job_id: str) -> str:
-    history = httpx.get(f"{stack.flink_url}/jobs/{job_id}/exceptions", timeout=10).json()
-    entries = history.get("exceptionHistory", {}).get("entries", [])
-    return entries[0]["stacktrace"].splitlines()[0] if entries else "none recorded"
 
 
 def prefill_replay_topic(stack: StackConfig, topic: str, events: int, meters: int, partitions: int = 3) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 import httpx
 
@@ -87,6 +88,51 @@ def sources_read(flink_url: str, job_id: str) -> dict[str, int]:
     response = _request("GET", f"{flink_url}/jobs/{job_id}", timeout=10)
     vertices = response.json()["vertices"]
     return {v["name"]: int(v["metrics"]["read-records"]) for v in vertices if v["name"].startswith("Source")}
+
+
+def latest_exception(flink_url: str, job_id: str) -> str:
+    """The first line of the job's newest exception, or "none recorded"."""
+    history = _request("GET", f"{flink_url}/jobs/{job_id}/exceptions", timeout=10).json()
+    entries = history.get("exceptionHistory", {}).get("entries", [])
+    return str(entries[0]["stacktrace"]).splitlines()[0] if entries else "none recorded"
+
+
+def wait_for_sources(
+    flink_url: str,
+    job_id: str,
+    records: int,
+    echo: Callable[[str], None],
+    *,
+    stall_timeout: float = 60.0,
+    timeout: float | None = None,
+) -> dict[str, float]:
+    """Wait until each source of the job has read ``records`` records, echoing progress every 5 s; return the seconds
+    each source took.
+
+    Fails when the counts stand still for ``stall_timeout`` seconds (the job is failing over, or a sink is stuck), or
+    after ``timeout`` seconds, naming the job's latest exception."""
+    began = last_report = last_move = time.monotonic()
+    done: dict[str, float] = {}
+    read: dict[str, int] = {}
+    while not read or len(done) < len(read):
+        time.sleep(0.2)
+        now, previous = time.monotonic(), read
+        read = sources_read(flink_url, job_id)
+        done.update({name: now - began for name, n in read.items() if n >= records and name not in done})
+        if read != previous:
+            last_move = now
+        elif now - last_move > stall_timeout or (timeout is not None and now - began > timeout):
+            raise GridpipeError(
+                f"Flink job {job_id} read nothing for {now - last_move:.0f}s ({read} of {records:,} records); its "
+                f"latest exception: {latest_exception(flink_url, job_id)}",
+                f"open {flink_url}/#/job/running/{job_id}/exceptions or read the TaskManager log "
+                "(gridctl stack logs flink-taskmanager)",
+            )
+        if now - last_report >= 5:
+            least = min(read.values(), default=0)
+            echo(f"… {least:,} of {records:,} records read, {least / (now - began):,.0f}/s")
+            last_report = now
+    return done
 
 
 def cancel(flink_url: str, job_id: str) -> None:

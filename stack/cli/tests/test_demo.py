@@ -149,7 +149,7 @@ def test_warmup_runs_a_throwaway_pipeline_through_both_sinks_and_leaves_nothing_
     pipeline = warmup_pipeline()
     out = _gridctl(local_stack, "warmup", "--events", "20000", timeout=480)
     assert "warm-up done in" in out and "20,000 readings" in out, out
-    assert "warm-up job read" in out or "replayed in" in out, out  # progress, then the summary
+    assert "records read" in out or "replayed in" in out, out  # progress, then the summary
 
     assert flinkrest.running_job_id(local_stack.flink_url, JOB_NAME) is None
     jobs = httpx.get(f"{local_stack.flink_url}/jobs/overview", timeout=10).json()["jobs"]
