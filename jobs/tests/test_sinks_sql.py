@@ -11,7 +11,7 @@ import yaml
 
 from gridpipe_jobs.job import _pipeline_from_args, checkpoint_timeout_ms
 from gridpipe_jobs.sinks import InfluxEndpoint, archive_path, event_columns, influx_columns
-from gridpipe_jobs.sql.common import FUNCTIONS, Wiring
+from gridpipe_jobs.sql.common import FUNCTIONS, JobSql, Wiring
 from gridpipe_jobs.sql.grid import ANOMALY_COLUMNS as GRID_ANOMALY_COLUMNS
 from gridpipe_jobs.sql.rocket import TELEMETRY_NAMES
 from gridpipe_jobs.sql.topology import job_sql
@@ -92,31 +92,61 @@ def test_grid_sinks_are_partitioned_parquet_and_tagged_points() -> None:
     assert "r.`event_time` AS `event_time`" in decoded and "r.`current` AS `current`" in decoded, "flat after decoding"
 
 
-@pytest.mark.parametrize("profile", ["grid", "rocket"])
-def test_the_archive_reads_the_source_into_views_of_its_own(profile: str) -> None:
+def _sources(sql: JobSql) -> dict[str, str]:
+    """The job's Kafka sources, by table name."""
+    return {d.split("\n")[0].split()[3]: d for d in sql.ddl if "'scan.startup.mode'" in d}
+
+
+def test_the_rocket_archive_reads_the_source_into_views_of_its_own() -> None:
     """Nothing connects the archive to the alert path: its inserts read only its own views, which start at a second
     Kafka table with a consumer group of its own; the alert path's inserts read none of them."""
-    pipeline = load_pipeline(ROOT / "examples" / f"{profile}.yaml")
+    pipeline = load_pipeline(ROOT / "examples" / "rocket.yaml")
     sql = job_sql(pipeline, _wiring())
     archive = [i for i in sql.inserts if i.startswith("INSERT INTO archive_")]
     alert_path = [i for i in sql.inserts if not i.startswith("INSERT INTO archive_")]
-    assert len(archive) == 2 and all(
-        i.endswith(("FROM archiving_alerts", "FROM archived_readings", "FROM archiving_telemetry")) for i in archive
-    )
+    assert len(archive) == 2 and all(i.endswith(("FROM archiving_alerts", "FROM archiving_telemetry")) for i in archive)
     assert not any("archiving_" in i or "archived_" in i for i in alert_path)
-    sources = [d for d in sql.ddl if "'scan.startup.mode'" in d]
-    assert [d.split("\n")[0] for d in sources] == [
-        "CREATE TEMPORARY TABLE source_records (",
-        "CREATE TEMPORARY TABLE archiving_source_records (",
-    ]
+    sources = _sources(sql)
+    assert list(sources) == ["source_records", "archiving_source_records"]
     group = f"gridpipe-{pipeline.metadata.name}"
-    assert f"'properties.group.id' = '{group}'" in sources[0]
-    assert f"'properties.group.id' = '{group}-archive'" in sources[1]
+    assert f"'properties.group.id' = '{group}'" in sources["source_records"]
+    assert f"'properties.group.id' = '{group}-archive'" in sources["archiving_source_records"]
     # Only the archive, which commits at checkpoints, waits for its fetches to fill; the alert path's return at once.
-    assert "'properties.fetch.min.bytes' = '524288'" in sources[1]
-    assert "fetch.min.bytes" not in sources[0]
+    assert "'properties.fetch.min.bytes' = '524288'" in sources["archiving_source_records"]
+    assert "fetch.min.bytes" not in sources["source_records"]
     views = [d for d in sql.ddl if d.startswith("CREATE TEMPORARY VIEW archiving_")]
     assert views and all("FROM source_records" not in v for v in views)
+
+
+def test_the_grid_archive_reads_the_readings_and_the_published_alerts_each_once() -> None:
+    """The grid archive is connected to the alert path by Kafka alone: it reads the source topic for the readings and
+    the anomalies topic for the alerts (deduplicated by alert id), from the alerts published since the job was made,
+    and detects nothing itself."""
+    pipeline = load_pipeline(ROOT / "examples" / "grid.yaml")
+    sql = job_sql(pipeline, _wiring(made_at_ms=1_767_225_600_000))
+    archive = [i for i in sql.inserts if "archiving_" in i or "archived_" in i]
+    assert [(i.split("\n")[0], i.rsplit("\n", 2)[-2:]) for i in archive] == [
+        ("INSERT INTO archive_readings", ["  EVENT_DAY(event_time) AS `day`", "FROM archived_readings"]),
+        ("INSERT INTO archive_anomalies", ["  EVENT_DAY(event_time) AS `day`", "FROM archiving_first_alerts"]),
+        ("INSERT INTO dead_letter_sink", ["FROM archiving_alert_events", "WHERE reason IS NOT NULL"]),
+    ]
+    alert_path = [i for i in sql.inserts if i not in archive]
+    assert len(alert_path) == 3 and not any("archiving_" in i or "archived_" in i for i in alert_path)
+    archive_views = "\n".join(d for d in sql.ddl if d.startswith("CREATE TEMPORARY VIEW archiv"))
+    assert "ZSCORE(" not in archive_views and "FROM source_records" not in archive_views
+    assert "FIRST_SEEN(\n  input => TABLE archiving_alert_rows PARTITION BY alert_id," in archive_views
+
+    sources = _sources(sql)
+    assert list(sources) == ["source_records", "archiving_source_records", "archiving_alert_records"]
+    group = f"gridpipe-{pipeline.metadata.name}"
+    alerts = sources["archiving_alert_records"]
+    assert f"'topic' = '{pipeline.spec.outputs.anomalies_topic}'" in alerts
+    assert f"'properties.group.id' = '{group}-archive'" in alerts
+    assert "'scan.startup.mode' = 'timestamp'" in alerts
+    assert "'scan.startup.timestamp-millis' = '1767225600000'" in alerts
+    for archive_source in ("archiving_source_records", "archiving_alert_records"):
+        assert "'properties.fetch.min.bytes' = '524288'" in sources[archive_source]
+    assert "fetch.min.bytes" not in sources["source_records"]
 
 
 @pytest.mark.parametrize("profile", ["grid", "rocket"])

@@ -97,8 +97,9 @@ def test_grid_topology_judges_each_field_with_the_configured_window() -> None:
         "  uid => 'zscore-voltage'\n)"
     ) in sql.ddl
     assert "WHERE status = 'EQUIPMENT_FAILURE'" in text
-    # dead letters, anomalies (all detectors in one view), InfluxDB, archived readings, archived anomalies
-    assert len(sql.inserts) == 5
+    # dead letters, anomalies (all detectors in one view), InfluxDB, archived readings, archived anomalies, and the
+    # dead letters of the archive's read of the anomalies topic
+    assert len(sql.inserts) == 6
     assert all("'sink.delivery-guarantee' = 'at-least-once'" in d for d in sql.ddl if "_sink" in d and "'kafka'" in d)
 
 

@@ -98,34 +98,58 @@ def _wait_until_committed(stack: StackConfig, group: str, topic: str, records: i
         consumer.close()
 
 
-def test_windows_of_an_earlier_versions_savepoint_judge_the_next_readings(
-    local_stack: StackConfig, run_pipeline: Any, tmp_path: Path
-) -> None:
-    document = grid_document(unique("grid-upgrade"))
-    earlier = run_pipeline(document, functions_jar=str(_earlier_functions_jar(tmp_path / "earlier")))
+def _warm_windows_and_stop_with_savepoint(stack: StackConfig, earlier: Any, tmp_path: Path) -> tuple[int, str]:
+    """Warm every meter's window in the running ``earlier`` job (40 readings a second apart, 229 V and 231 V
+    alternating: mean 230, stddev ~1), wait until a checkpoint holds them, and stop it with a savepoint; return the
+    source's schema id and the savepoint."""
     spec = earlier.pipeline.spec
-    schema_id = register_schemas(earlier.pipeline, local_stack.registry_url)[f"{spec.source.topic}-value"]
-
-    # Warm windows: 40 readings a second apart per meter, 229 V and 231 V alternating (mean 230, stddev ~1).
+    schema_id = register_schemas(earlier.pipeline, stack.registry_url)[f"{spec.source.topic}-value"]
     warm = [
         _reading(meter, START_MS + i * 1000, 229.0 if i % 2 else 231.0)
         for i in range(READINGS_PER_METER)
         for meter in range(METERS)
     ]
-    _produce(local_stack, spec.source.topic, schema_id, warm)
-    _wait_until_committed(local_stack, f"gridpipe-{earlier.pipeline.metadata.name}", spec.source.topic, len(warm))
-    savepoint = flinkrest.stop_with_savepoint(local_stack.flink_url, earlier.job_id, (tmp_path / "savepoints").as_uri())
+    _produce(stack, spec.source.topic, schema_id, warm)
+    _wait_until_committed(stack, f"gridpipe-{earlier.pipeline.metadata.name}", spec.source.topic, len(warm))
+    return schema_id, flinkrest.stop_with_savepoint(stack.flink_url, earlier.job_id, (tmp_path / "savepoints").as_uri())
 
-    run_pipeline(document, restore_from=savepoint)  # this checkout's jar, from the earlier one's savepoint
+
+def _surge_alerts(stack: StackConfig, spec: Any, schema_id: int) -> list[dict[str, Any]]:
+    """A 20-sigma surge on every meter, and the alerts the restored job raised on it."""
     surge = START_MS + READINGS_PER_METER * 1000
-    _produce(local_stack, spec.source.topic, schema_id, [_reading(m, surge, 250.0) for m in range(METERS)])
-
-    alerts = consume(local_stack, spec.outputs.anomalies_topic, expect=METERS, timeout=90)
+    _produce(stack, spec.source.topic, schema_id, [_reading(m, surge, 250.0) for m in range(METERS)])
+    alerts = consume(stack, spec.outputs.anomalies_topic, expect=METERS, timeout=90)
     assert len(alerts) == METERS, (
-        f"{len(alerts)} of {METERS} meters alerted on a 20-sigma surge after the upgrade: the restored windows "
+        f"{len(alerts)} of {METERS} meters alerted on a 20-sigma surge after the restore: the restored windows "
         f"were lost (a fresh window needs {spec.detection.zscore and spec.detection.zscore.min_samples} readings)"
     )
-    events = decode_avro(local_stack, alerts)
+    return decode_avro(stack, alerts)
+
+
+def test_windows_of_an_earlier_versions_savepoint_judge_the_next_readings(
+    local_stack: StackConfig, run_pipeline: Any, tmp_path: Path
+) -> None:
+    document = grid_document(unique("grid-upgrade"))
+    earlier = run_pipeline(document, functions_jar=str(_earlier_functions_jar(tmp_path / "earlier")))
+    schema_id, savepoint = _warm_windows_and_stop_with_savepoint(local_stack, earlier, tmp_path)
+
+    run_pipeline(document, restore_from=savepoint)  # this checkout's jar, from the earlier one's savepoint
+    events = _surge_alerts(local_stack, earlier.pipeline.spec, schema_id)
     counts = [event["window"]["count"] for event in events]
     assert counts == [READINGS_PER_METER] * METERS, "each alert judged against all 40 readings kept before the upgrade"
     assert statistics.fmean(event["window"]["mean"] for event in events) == pytest.approx(230.0)
+
+
+def test_a_savepoint_restores_into_the_pipeline_after_a_change_that_removed_operators(
+    local_stack: StackConfig, run_pipeline: Any, tmp_path: Path
+) -> None:
+    """A spec change (or an upgrade) that drops a z-score field and the archive leaves state in the savepoint that no
+    operator of the new job claims; the job must still start from it, and the windows it kept still judge."""
+    before = grid_document(unique("grid-shrink"), fields=["voltage", "current"])
+    before["spec"]["sinks"] = {"archive": {"enabled": True}}
+    earlier = run_pipeline(before)
+    schema_id, savepoint = _warm_windows_and_stop_with_savepoint(local_stack, earlier, tmp_path)
+
+    run_pipeline(grid_document(before["metadata"]["name"], fields=["voltage"]), restore_from=savepoint)
+    events = _surge_alerts(local_stack, earlier.pipeline.spec, schema_id)
+    assert [event["window"]["count"] for event in events] == [READINGS_PER_METER] * METERS

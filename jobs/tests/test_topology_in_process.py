@@ -14,7 +14,7 @@ import statistics
 import struct
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -33,6 +33,7 @@ from gridpipe_schemas.pipeline import GridPipeline, parse_pipeline
 
 pytestmark = pytest.mark.unit
 READING_SCHEMA_ID = 7
+ANOMALY_SCHEMA_ID = 11
 START_MS = 1_767_225_600_000  # 2026-01-01T00:00:00Z
 
 
@@ -52,14 +53,18 @@ class LocalConnectors:
 
     records: list[Record]
     out: Path
+    # What the grid archive reads from the anomalies topic.
+    alert_records: list[Record] = field(default_factory=list)
 
     def table(self, table: Table) -> str:
         if table.role in (Role.RECORDS, Role.ARCHIVE_RECORDS):
-            return self._records(table.name)
+            return self._records(table.name, self.records, "source")
+        if table.role is Role.ARCHIVE_ALERT_RECORDS:
+            return self._records(table.name, self.alert_records, "anomalies")
         columns = [Column(c.name, c.sql_type) for c in table.columns]
         return create_table(table.name, columns, self._json_files(table.name))
 
-    def _records(self, name: str) -> str:
+    def _records(self, name: str, records: list[Record], topic: str) -> str:
         """The records as one JSON file, read in order; the Kafka metadata columns are computed from them."""
         folder = self.out / name
         folder.mkdir(parents=True)
@@ -67,7 +72,7 @@ class LocalConnectors:
             json.dumps(
                 {"key": _base64(r.key), "value": _base64(r.value), "offset": r.offset, "kafka_ms": r.timestamp_ms}
             )
-            for r in self.records
+            for r in records
         )
         (folder / "records.json").write_text("\n".join(lines) + "\n")
         columns = [
@@ -75,7 +80,7 @@ class LocalConnectors:
             Column("value", "BYTES"),
             Column("offset", "BIGINT"),
             Column("kafka_ms", "BIGINT"),
-            Column("topic", "AS 'source'"),
+            Column("topic", f"AS '{topic}'"),
             Column("partition", "AS 0"),
             Column("kafka_time", "AS TO_TIMESTAMP_LTZ(kafka_ms, 3)"),
         ]
@@ -96,16 +101,19 @@ def _base64(value: bytes | None) -> str | None:
 
 @pytest.fixture(scope="module")
 def registry() -> Iterator[str]:
-    """A schema registry that knows one schema: the SensorReading under READING_SCHEMA_ID."""
-    body = json.dumps({"schema": avro("SensorReading").text}).encode()
+    """A schema registry that knows two schemas: the SensorReading and the AnomalyEvent, under their ids here."""
+    bodies = {
+        f"/schemas/ids/{READING_SCHEMA_ID}": json.dumps({"schema": avro("SensorReading").text}).encode(),
+        f"/schemas/ids/{ANOMALY_SCHEMA_ID}": json.dumps({"schema": avro("AnomalyEvent").text}).encode(),
+    }
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
-            found = self.path == f"/schemas/ids/{READING_SCHEMA_ID}"
-            self.send_response(200 if found else 404)
+            body = bodies.get(self.path)
+            self.send_response(200 if body else 404)
             self.send_header("Content-Type", "application/json")
             self.end_headers()
-            self.wfile.write(body if found else b"{}")
+            self.wfile.write(body or b"{}")
 
         def log_message(self, *args: Any) -> None:
             pass
@@ -121,7 +129,7 @@ def _wiring(registry_url: str) -> Wiring:
         bootstrap="unused:9092",
         registry_url=registry_url,
         reading_schema=avro("SensorReading").text,
-        anomaly_schema_id=11,
+        anomaly_schema_id=ANOMALY_SCHEMA_ID,
         anomaly_schema=avro("AnomalyEvent").text,
         dead_letter_schema_id=12,
         dead_letter_schema=avro("DeadLetter").text,
@@ -176,6 +184,15 @@ def _reading(offset: int, **changes: Any) -> Record:
     return Record(value, reading["meter_id"].encode(), offset, START_MS + offset * 1000)
 
 
+def _alert(offset: int, alert_id: str, **changes: Any) -> Record:
+    """The example AnomalyEvent under ``alert_id``, as the alert path publishes it."""
+    event = {**example("AnomalyEvent"), "alert_id": alert_id, **changes}
+    body = io.BytesIO()
+    fastavro.schemaless_writer(body, parsed_avro("AnomalyEvent"), event)
+    value = b"\x00" + struct.pack(">I", ANOMALY_SCHEMA_ID) + body.getvalue()
+    return Record(value, b"MTR-000042", offset)
+
+
 def _iso(ms: int) -> str:
     return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M:%SZ")
 
@@ -194,7 +211,15 @@ def test_grid_topology_alerts_a_surge_and_a_failure_and_dead_letters_a_bad_recor
     records = [_reading(i, voltage=v) for i, v in enumerate(steady)]
     records += [_reading(6, voltage=260.0), _reading(7, voltage=230.0, status="EQUIPMENT_FAILURE", firmware=None)]
     records.append(Record(b"\x01not avro", b"MTR-000042", 8))
-    connectors = LocalConnectors(records, tmp_path)
+    # The anomalies topic as the archive reads it: two alerts, the first again (the at-least-once replay of a
+    # failover), and a record that is no AnomalyEvent.
+    published = [
+        _alert(0, "grid-local:a"),
+        _alert(1, "grid-local:b", window=None, field=None),
+        _alert(2, "grid-local:a"),
+    ]
+    published.append(Record(b"not an alert", b"MTR-000042", 3))
+    connectors = LocalConnectors(records, tmp_path, published)
     _run(pipeline, _wiring(registry), connectors)
 
     # The surge, judged against the six readings before it; the status row of the failing reading.
@@ -260,14 +285,38 @@ def test_grid_topology_alerts_a_surge_and_a_failure_and_dead_letters_a_bad_recor
     archived = connectors.rows("archive_readings")
     assert sorted(r["kafka_offset"] for r in archived) == list(range(8)), "every well-formed reading, once"
     assert {(r["year"], r["month"], r["day"]) for r in archived} == {("2026", "01", "01")}
-    assert sorted(a["anomaly_type"] for a in connectors.rows("archive_anomalies")) == [
-        "EQUIPMENT_FAILURE",
-        "VOLTAGE_SURGE",
-    ]
+    # The archive's anomalies are the published alerts, each once, in the archive's columns.
+    archived_alerts = sorted(connectors.rows("archive_anomalies"), key=lambda a: a["alert_id"])
+    assert [a["alert_id"] for a in archived_alerts] == ["grid-local:a", "grid-local:b"]
+    example_event = example("AnomalyEvent")
+    assert {k: v for k, v in archived_alerts[0].items() if k != "event_time"} == {
+        "alert_id": "grid-local:a",
+        "pipeline": example_event["pipeline"],
+        "meter_id": "MTR-000042",
+        "anomaly_type": "VOLTAGE_SURGE",
+        "severity": "ERROR",
+        "field": "voltage",
+        "observed_value": 262.9,
+        "threshold_sigma": 2.5,
+        "deviation_sigma": 4.1,
+        "window_mean": 230.6,
+        "window_stddev": 7.9,
+        "window_count": 300,
+        "window_length_ms": 300000,
+        "description": example_event["description"],
+        "year": "2026",
+        "month": "01",
+        "day": "01",
+    }
+    assert archived_alerts[0]["event_time"].startswith("2026-01-01 00:00:00")
+    assert [archived_alerts[1][k] for k in ("field", "window_mean", "window_count")] == [None, None, None]
 
-    (letter,) = connectors.rows("dead_letter_sink")
-    assert (letter["reason"], letter["source_offset"], letter["source_topic"]) == ("BAD_MAGIC_BYTE", 8, "source")
-    assert base64.b64decode(letter["original_value"]) == b"\x01not avro"
+    letters = sorted(connectors.rows("dead_letter_sink"), key=lambda letter: letter["source_topic"])
+    assert [(x["reason"], x["source_offset"], x["source_topic"]) for x in letters] == [
+        ("BAD_MAGIC_BYTE", 3, "anomalies"),
+        ("BAD_MAGIC_BYTE", 8, "source"),
+    ]
+    assert base64.b64decode(letters[1]["original_value"]) == b"\x01not avro"
 
 
 def _ms(moment: datetime) -> int:
@@ -289,7 +338,7 @@ def _flink_timestamp(ms: int) -> str:
 def _anomaly_event(row: dict[str, Any]) -> dict[str, Any]:
     """An anomaly_sink row: the key, and the AnomalyEvent decoded from its Confluent wire format."""
     value = base64.b64decode(row["value"])
-    assert value[0] == 0 and struct.unpack(">I", value[1:5]) == (11,)
+    assert value[0] == 0 and struct.unpack(">I", value[1:5]) == (ANOMALY_SCHEMA_ID,)
     event: Any = fastavro.schemaless_reader(io.BytesIO(value[5:]), parsed_avro("AnomalyEvent"), None)
     return {**event, "key": base64.b64decode(row["key"]).decode()}
 

@@ -83,6 +83,7 @@ def test_flink_deployment_runs_the_job_entry_through_the_python_driver() -> None
     assert job["entryClass"] == "org.apache.flink.client.python.PythonDriver"
     assert job["jarURI"] == "local:///opt/flink/opt/flink-python-2.2.1.jar"
     assert job["upgradeMode"] == "savepoint" and job["state"] == "running" and job["parallelism"] == 1
+    assert job["allowNonRestoredState"] is True
     args = job["args"]
     assert args[:3] == ["-pym", "gridpipe_jobs.job", "--pipeline-json"]
     assert args[4:] == ["--bootstrap-servers", "kafka:9092", "--schema-registry-url", "http://apicurio/apis/ccompat/v7"]

@@ -84,10 +84,15 @@ def wait_for_tasks_running(flink_url: str, job_id: str, timeout: float = 120) ->
 
 
 def sources_read(flink_url: str, job_id: str) -> dict[str, int]:
-    """Records each source of the job has read so far, by vertex name (the alert path's, the archive's)."""
+    """Records each reader of the pipeline's source topic has read so far, by vertex name (the alert path's
+    ``source_records``, the archive's ``archiving_source_records``; not the archive's read of the anomalies topic)."""
     response = _request("GET", f"{flink_url}/jobs/{job_id}", timeout=10)
     vertices = response.json()["vertices"]
-    return {v["name"]: int(v["metrics"]["read-records"]) for v in vertices if v["name"].startswith("Source")}
+    return {
+        v["name"]: int(v["metrics"]["read-records"])
+        for v in vertices
+        if v["name"].startswith(("Source: source_records", "Source: archiving_source_records"))
+    }
 
 
 def latest_exception(flink_url: str, job_id: str) -> str:
@@ -106,8 +111,8 @@ def wait_for_sources(
     stall_timeout: float = 60.0,
     timeout: float | None = None,
 ) -> dict[str, float]:
-    """Wait until each source of the job has read ``records`` records, echoing progress every 5 s; return the seconds
-    each source took.
+    """Wait until each reader of the source topic (``sources_read``) has read ``records`` records, echoing progress
+    every 5 s; return the seconds each took.
 
     Fails when the counts stand still for ``stall_timeout`` seconds (the job is failing over, or a sink is stuck), or
     after ``timeout`` seconds, naming the job's latest exception."""

@@ -6,6 +6,7 @@ import argparse
 import json
 import os
 import sys
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -73,6 +74,7 @@ def wiring_with_ids(pipeline: GridPipeline, endpoints: Endpoints, ids: Mapping[s
         telemetry_schema=avro("TelemetryMessage").text,
         influxdb=endpoints.influxdb,
         archive_root=endpoints.archive_root,
+        made_at_ms=int(time.time() * 1000),
     )
 
 
@@ -106,6 +108,9 @@ def job_config(pipeline: GridPipeline, jar: Path) -> dict[str, str]:
         "execution.checkpointing.timeout": f"{checkpoint_timeout_ms(interval_ms)} ms",
         "execution.checkpointing.min-pause": "1 s",
         "execution.checkpointing.tolerable-failed-checkpoints": str(TOLERABLE_FAILED_CHECKPOINTS),
+        # A savepoint of the pipeline as it was restores into the pipeline as it is when a spec change (or an
+        # upgrade) removed operators: a z-score field or a sink turned off, the archive's detection (docs/operator.md).
+        "execution.state-recovery.ignore-unclaimed-state": "true",
         "restart-strategy.type": "exponential-delay",
         "restart-strategy.exponential-delay.initial-backoff": "1 s",
         "restart-strategy.exponential-delay.max-backoff": f"{flink.max_restart_backoff.ms} ms",

@@ -241,6 +241,8 @@ def render_flink_deployment(pipeline: GridPipeline, owner: Owner, platform: Plat
             "args": job_args(pipeline, platform),
             "parallelism": flink.parallelism,
             "upgradeMode": "savepoint",
+            # A spec change that removes operators (a z-score field, a sink) must still restore the savepoint.
+            "allowNonRestoredState": True,
             "state": "running",
         },
     }

@@ -24,9 +24,11 @@ from gridpipe_schemas.pipeline import GridPipeline
 
 FUNCTIONS = {
     "DECODE_READING": "io.gridpipe.flink.DecodeSensorReading",
+    "DECODE_ANOMALY": "io.gridpipe.flink.DecodeAnomalyEvent",
     "READING_JSON": "io.gridpipe.flink.ReadingJson",
     "DECODE_TELEMETRY": "io.gridpipe.flink.DecodeTelemetry",
     "ZSCORE": "io.gridpipe.flink.ZScore",
+    "FIRST_SEEN": "io.gridpipe.flink.FirstSeen",
     "ENCODE_ANOMALY": "io.gridpipe.flink.EncodeAnomalyEvent",
     "ALERT_KEY": "io.gridpipe.flink.AlertKey",
     "EVENT_YEAR": "io.gridpipe.flink.EventDatePart$Year",
@@ -53,6 +55,8 @@ class Wiring:
     influxdb: InfluxEndpoint = field(default_factory=InfluxEndpoint)
     # Where archive paths start instead of s3://<bucket> (a file:// URI in tests of the SQL alone).
     archive_root: str | None = None
+    # When the job was made (epoch ms): a grid archive that starts without state reads the alerts published from then.
+    made_at_ms: int = 0
 
 
 @dataclass(frozen=True)
@@ -68,6 +72,7 @@ class Role(enum.Enum):
 
     RECORDS = "records"
     ARCHIVE_RECORDS = "archive records"
+    ARCHIVE_ALERT_RECORDS = "archive alert records"
     ANOMALIES = "anomalies"
     DEAD_LETTERS = "dead letters"
     INFLUXDB = "influxdb"
@@ -108,9 +113,10 @@ DEAD_LETTERS = Table("dead_letter_sink", Role.DEAD_LETTERS, DEAD_LETTER_COLUMNS)
 @dataclass(frozen=True)
 class Branch:
     """One copy of a topology's source and views. The alert path reads the source topic for detection and the alert
-    sinks; the archive reads it again into a copy of its own (decoding and detection included), not connected to the
-    alert path. So nothing the archive does -- a checkpoint upload, a commit, an S3 outage, a restart of its tasks --
-    can hold up an alert (docs/performance.md, Latency isolation)."""
+    sinks; the archive reads it again into a copy of its own (decoding; for the rocket also the stateless rules, for
+    the grid the alerts come back from the anomalies topic), not connected to the alert path. So nothing the archive
+    does -- a checkpoint upload, a commit, an S3 outage, a restart of its tasks -- can hold up an alert
+    (docs/performance.md, Latency isolation)."""
 
     prefix: str
     records: Table
@@ -122,6 +128,9 @@ class Branch:
 
 ALERT_PATH = Branch("", RECORDS)
 ARCHIVE_PATH = Branch("archiving_", Table("archiving_source_records", Role.ARCHIVE_RECORDS, RECORDS.columns))
+# The grid archive's read of the anomalies topic: it archives the alerts the alert path published (deduplicated by
+# alert id) instead of detecting them again (docs/performance.md, Throughput with both sinks).
+ARCHIVE_ALERT_RECORDS = Table("archiving_alert_records", Role.ARCHIVE_ALERT_RECORDS, RECORDS.columns)
 
 
 def kafka_options(topic: str, bootstrap: str, extra: dict[str, str]) -> dict[str, str]:
@@ -162,6 +171,21 @@ class ProductionConnectors:
                         "properties.auto.offset.reset": "earliest",
                         **(_BATCHED_FETCH if table.role is Role.ARCHIVE_RECORDS else {}),
                         "scan.startup.mode": _STARTUP_MODES[spec.source.start_from],
+                        **key_and_value,
+                        "value.format": "raw",
+                        "value.fields-include": "EXCEPT_KEY",
+                    },
+                )
+            case Role.ARCHIVE_ALERT_RECORDS:
+                # From the alerts published since the job was made; a restored job goes on from its checkpoint.
+                return kafka_options(
+                    spec.outputs.anomalies_topic,
+                    bootstrap,
+                    {
+                        "properties.group.id": f"gridpipe-{self.pipeline.metadata.name}-archive",
+                        **_BATCHED_FETCH,
+                        "scan.startup.mode": "timestamp",
+                        "scan.startup.timestamp-millis": str(self.wiring.made_at_ms),
                         **key_and_value,
                         "value.format": "raw",
                         "value.fields-include": "EXCEPT_KEY",

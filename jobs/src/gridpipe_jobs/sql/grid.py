@@ -6,6 +6,7 @@ from gridpipe_jobs.severity import EQUIPMENT_FAILURE_SEVERITY, GRID_DEFAULT_SEVE
 from gridpipe_jobs.sinks import date_partitions, event_columns, influx_columns
 from gridpipe_jobs.sql.common import (
     ALERT_PATH,
+    ARCHIVE_ALERT_RECORDS,
     ARCHIVE_PATH,
     DEAD_LETTERS,
     KAFKA_POSITION,
@@ -76,9 +77,8 @@ INFLUX_SINK = Table("influx_sink", Role.INFLUXDB, tuple(influx_columns("grid")))
 
 def grid_topology(pipeline: GridPipeline, wiring: Wiring, connect: Connectors) -> JobSql:
     """The whole grid job, top to bottom: every detector's rows meet in one ``alerts`` view that feeds Kafka and
-    InfluxDB; the archive gets the same views from a read of its own (``ARCHIVE_PATH``)."""
+    InfluxDB; the archive reads the source and the anomalies topics itself (``_archive``)."""
     spec = pipeline.spec
-    reading = event_columns(wiring.reading_schema)
     ddl = [*functions(), *_views(pipeline, wiring, connect, ALERT_PATH), connect.table(DEAD_LETTERS)]
     inserts = [dead_letters("decoded")]
 
@@ -90,54 +90,94 @@ def grid_topology(pipeline: GridPipeline, wiring: Wiring, connect: Connectors) -
         ddl.append(connect.table(INFLUX_SINK))
         inserts.append(insert(INFLUX_SINK, _influx_point(pipeline, wiring), "alerts"))
     if spec.sinks.archive.enabled:
-        archive = ARCHIVE_PATH
-        readings_archive = archive_table("readings", (*reading, *KAFKA_POSITION))
-        anomalies_archive = archive_table("anomalies", ANOMALY_COLUMNS)
-        ddl += [
-            *_views(pipeline, wiring, connect, archive),
-            # Only the archived columns: the rows of this view are copied where it forks from the branch's detection.
-            create_view(
-                "archived_readings",
-                select(
-                    {
-                        **{_decoded(c): quoted(_decoded(c)) for c in reading},
-                        "kafka_partition": "`partition`",
-                        "kafka_offset": "`offset`",
-                    },
-                    archive("decoded"),
-                    where="reason IS NULL",
-                ),
-            ),
-            connect.table(readings_archive),
-            connect.table(anomalies_archive),
-        ]
-        inserts += [
-            insert(
-                readings_archive,
-                {
-                    **{c.name: quoted(_decoded(c)) for c in reading},
-                    **same("kafka_partition", "kafka_offset"),
-                    **date_partitions("event_time"),
-                },
-                "archived_readings",
-            ),
-            insert(
-                anomalies_archive,
-                {**_archived_anomaly(pipeline), **date_partitions("event_time")},
-                archive("alerts"),
-            ),
-        ]
+        archive_ddl, archive_inserts = _archive(pipeline, wiring, connect)
+        ddl += archive_ddl
+        inserts += archive_inserts
     return JobSql(ddl, inserts)
 
 
-def _views(pipeline: GridPipeline, wiring: Wiring, connect: Connectors, branch: Branch) -> list[str]:
-    """The branch's source table and views, from the records to ``alerts``: decoded (rejected records keep their
-    reason), readings, one ZSCORE per judged field, equipment status, and every anomaly as one row."""
-    spec, name = pipeline.spec, pipeline.metadata.name
+def _archive(pipeline: GridPipeline, wiring: Wiring, connect: Connectors) -> tuple[list[str], list[str]]:
+    """The archive's part of the job, connected to the alert path by Kafka alone: the readings from a read of the
+    source topic of its own, the anomalies from the anomalies topic, each alert once (``FIRST_SEEN`` by alert id: the
+    topic is at-least-once), and whatever on that topic is not an AnomalyEvent to the dead letters."""
+    archive = ARCHIVE_PATH
     reading = event_columns(wiring.reading_schema)
+    readings_archive = archive_table("readings", (*reading, *KAFKA_POSITION))
+    anomalies_archive = archive_table("anomalies", ANOMALY_COLUMNS)
+    alert_columns = [c.name for c in ANOMALY_COLUMNS]
     ddl = [
+        *_decoding(wiring, connect, archive),
+        create_view(
+            "archived_readings",
+            select(
+                {
+                    **{_decoded(c): quoted(_decoded(c)) for c in reading},
+                    "kafka_partition": "`partition`",
+                    "kafka_offset": "`offset`",
+                },
+                archive("decoded"),
+                where="reason IS NULL",
+            ),
+        ),
+        connect.table(ARCHIVE_ALERT_RECORDS),
+        create_view(
+            archive("decoded_alerts"),
+            select(
+                {
+                    **same("key", "value", "topic", "partition", "offset", "kafka_time"),
+                    "a": f"DECODE_ANOMALY(`value`, {literal(wiring.registry_url)}, {literal(wiring.anomaly_schema)})",
+                },
+                ARCHIVE_ALERT_RECORDS.name,
+            ),
+        ),
+        create_view(
+            archive("alert_events"),
+            select(
+                {
+                    **same("key", "value", "topic", "partition", "offset", "kafka_time"),
+                    **{column: f"a.{quoted(column)}" for column in ("reason", "error_class", "error_message")},
+                    **{column: f"a.{quoted(column)}" for column in alert_columns},
+                },
+                archive("decoded_alerts"),
+            ),
+        ),
+        create_view(
+            archive("alert_rows"),
+            select({column: quoted(column) for column in alert_columns}, archive("alert_events"), "reason IS NULL"),
+        ),
+        create_view(
+            archive("first_alerts"),
+            f"SELECT * FROM FIRST_SEEN(\n  input => TABLE {archive('alert_rows')} PARTITION BY alert_id,\n"
+            f"  uid => {literal(archive('first-seen-alerts'))}\n)",
+        ),
+        connect.table(readings_archive),
+        connect.table(anomalies_archive),
+    ]
+    inserts = [
+        insert(
+            readings_archive,
+            {
+                **{c.name: quoted(_decoded(c)) for c in reading},
+                **same("kafka_partition", "kafka_offset"),
+                **date_partitions("event_time"),
+            },
+            "archived_readings",
+        ),
+        insert(
+            anomalies_archive,
+            {**{column: quoted(column) for column in alert_columns}, **date_partitions("event_time")},
+            archive("first_alerts"),
+        ),
+        dead_letters(archive("alert_events")),
+    ]
+    return ddl, inserts
+
+
+def _decoding(wiring: Wiring, connect: Connectors, branch: Branch) -> list[str]:
+    """The branch's source table and its records decoded, flat: rejected records keep their reason."""
+    reading = event_columns(wiring.reading_schema)
+    return [
         connect.table(branch.records),
-        # Decode once; the rejected records become dead letters (alert path), the rest readings.
         create_view(
             branch("decoded_records"),
             select(
@@ -160,6 +200,15 @@ def _views(pipeline: GridPipeline, wiring: Wiring, connect: Connectors, branch: 
                 branch("decoded_records"),
             ),
         ),
+    ]
+
+
+def _views(pipeline: GridPipeline, wiring: Wiring, connect: Connectors, branch: Branch) -> list[str]:
+    """The branch's source table and views, from the records to ``alerts``: decoded (rejected records keep their
+    reason), readings, one ZSCORE per judged field, equipment status, and every anomaly as one row."""
+    spec, name = pipeline.spec, pipeline.metadata.name
+    ddl = [
+        *_decoding(wiring, connect, branch),
         create_view(
             branch("readings"),
             select(
@@ -321,20 +370,4 @@ def _influx_point(pipeline: GridPipeline, wiring: Wiring) -> dict[str, str]:
         **same("window_ms", "field", "alert_id"),
         # The reading the alert was raised on, as JSON: decoded again from its bytes (alerts are rare).
         "original_event": f"READING_JSON(payload, {literal(wiring.registry_url)}, {literal(wiring.reading_schema)})",
-    }
-
-
-def _archived_anomaly(pipeline: GridPipeline) -> dict[str, str]:
-    return {
-        "alert_id": "alert_id",
-        "pipeline": literal(pipeline.metadata.name),
-        **same("meter_id", "event_time", "anomaly_type", "severity", "field"),
-        "observed_value": "observed",
-        "threshold_sigma": "threshold",
-        "deviation_sigma": "deviation",
-        "window_mean": "mean",
-        "window_stddev": "stddev",
-        "window_count": "samples",
-        "window_length_ms": "window_ms",
-        "description": "description",
     }
