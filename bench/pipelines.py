@@ -62,12 +62,15 @@ def quiet_cluster(stack: StackConfig) -> list[str]:
     return cancelled
 
 
-def start(stack: StackConfig, pipeline: GridPipeline, functions_jar: str | None = None) -> str:
-    """Submit the pipeline's job (with another build of the functions jar, if given) and wait until its tasks run."""
+def start(
+    stack: StackConfig, pipeline: GridPipeline, functions_jar: str | None = None, checkout: str | None = None
+) -> str:
+    """Submit the pipeline's job (with another build of the functions jar, or as another checkout of gridpipe makes
+    it, if given: ``submit_build``) and wait until its tasks run."""
     ensure_topics(pipeline, stack.kafka_bootstrap)
     endpoints = Endpoints(stack.kafka_bootstrap, stack.registry_url, InfluxEndpoint.from_env(os.environ))
     config = {"execution.target": "remote", "rest.address": HOST, "rest.port": str(stack.ports.flink_rest)}
-    job_id = submit_build(pipeline, endpoints, config, functions_jar)
+    job_id = submit_build(pipeline, endpoints, config, functions_jar, checkout)
     flinkrest.wait_for_state(stack.flink_url, job_id, "RUNNING", timeout=120)
     flinkrest.wait_for_tasks_running(stack.flink_url, job_id, timeout=120)
     return job_id

@@ -12,6 +12,9 @@ Topics and archive files are deleted afterwards.
 
 ``--functions-jar LABEL=JAR`` (given twice or more) compares builds of the functions jar (jobs/java): every round
 replays through each of them in turn, so the builds are interleaved in one session; the cost is reported per build.
+``--checkout LABEL=DIR`` adds the job as another checkout of gridpipe makes it (its SQL and its functions jar, e.g.
+a ``git worktree`` of an earlier commit) to the builds compared; ``--this-checkout LABEL`` names this checkout's
+build among them.
 
 ``--fresh-taskmanager`` restarts the TaskManager before every replay, so that no run inherits the JIT state, the
 metaspace or the leftovers of the jobs before it; then every run includes the JIT's warm-up and none is left out.
@@ -24,7 +27,9 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import subprocess
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -53,10 +58,16 @@ def _variant(name: str, topic: str, sinks: bool, checkpoint_interval: str) -> Gr
     return grid_pipeline(name, topic=topic, sinks=sinks, checkpoint_interval=checkpoint_interval)
 
 
-def _replay(
-    stack: StackConfig, pipeline: GridPipeline, events: int, wellformed: int, jar: str | None = None
-) -> dict[str, Any]:
-    job_id = start(stack, pipeline, jar)
+@dataclass(frozen=True)
+class Build:
+    """What a job is made with: this checkout's code, or another functions jar, or another checkout's code."""
+
+    jar: str | None = None
+    checkout: str | None = None
+
+
+def _replay(stack: StackConfig, pipeline: GridPipeline, events: int, wellformed: int, build: Build) -> dict[str, Any]:
+    job_id = start(stack, pipeline, build.jar, build.checkout)
     try:
         began, cpu_before = time.monotonic(), cpu_snapshot()
         read_all = wait_for_sources(stack, job_id, events)
@@ -88,15 +99,23 @@ def _replay(
         flinkrest.cancel(stack.flink_url, job_id)
 
 
-def _builds(specs: list[str]) -> dict[str, str | None]:
-    """``LABEL=JAR`` arguments as {label: jar}; without any, this checkout's build (``None``)."""
-    builds: dict[str, str | None] = {}
-    for spec in specs:
+def _builds(jars: list[str], checkouts: list[str], this_checkout: str | None) -> dict[str, Build]:
+    """``LABEL=JAR`` and ``LABEL=DIR`` arguments as {label: build}, with this checkout's build under ``this_checkout``
+    (and alone, as "this checkout", when nothing else is given)."""
+    builds: dict[str, Build] = {}
+    for spec in jars:
         label, sep, jar = spec.partition("=")
         if not sep or not label or not Path(jar).is_file():
             raise SystemExit(f"--functions-jar {spec!r}: expected LABEL=JAR with an existing jar file")
-        builds[label] = jar
-    return builds or {"this checkout": None}
+        builds[label] = Build(jar=jar)
+    for spec in checkouts:
+        label, sep, checkout = spec.partition("=")
+        if not sep or not label or not (Path(checkout) / "jobs" / "src" / "gridpipe_jobs").is_dir():
+            raise SystemExit(f"--checkout {spec!r}: expected LABEL=DIR with a gridpipe checkout (jobs/src) in DIR")
+        builds[label] = Build(checkout=str(Path(checkout).resolve()))
+    if this_checkout is not None or not builds:
+        builds[this_checkout or "this checkout"] = Build()
+    return builds
 
 
 def main() -> None:
@@ -113,8 +132,17 @@ def main() -> None:
         metavar="LABEL=JAR",
         help="a build of the functions jar to compare (twice or more); default: this checkout's",
     )
+    parser.add_argument(
+        "--checkout",
+        action="append",
+        default=[],
+        metavar="LABEL=DIR",
+        help="another checkout of gridpipe whose job (SQL and functions jar) to compare",
+    )
+    parser.add_argument("--this-checkout", metavar="LABEL", help="this checkout's label among the builds compared")
+    parser.add_argument("--label", help="appended to the recorded result's name, so earlier results stay")
     args = parser.parse_args()
-    builds = _builds(args.functions_jar)
+    builds = _builds(args.functions_jar, args.checkout, args.this_checkout)
     stack = StackConfig.from_env()
     # The stack's TaskManager has GRIDPIPE_INFLUXDB_URL/ORG/TOKEN in its environment: the sink needs no options.
     cancelled = quiet_cluster(stack)
@@ -125,7 +153,7 @@ def main() -> None:
     try:
         wellformed = prefill_replay_topic(stack, topic, args.events, args.meters)
         for round_number in range(1, args.rounds + 1):
-            for build, jar in builds.items():
+            for build, made_with in builds.items():
                 for label, sinks in variants:
                     pipeline = _variant(
                         unique("bench-sinks" if sinks else "bench-detect"), topic, sinks, args.checkpoint_interval
@@ -137,7 +165,7 @@ def main() -> None:
                         f"round {round_number}/{args.rounds}, {build}: replaying through {label.replace('_', ' ')}…",
                         flush=True,
                     )
-                    runs[build][label].append(_replay(stack, pipeline, args.events, wellformed, jar))
+                    runs[build][label].append(_replay(stack, pipeline, args.events, wellformed, made_with))
     finally:
         remove_bench_data(stack, pipelines)
     results = {build: _cost(build_runs, args.fresh_taskmanager) for build, build_runs in runs.items()}
@@ -146,7 +174,8 @@ def main() -> None:
         "sinks-throughput"
         + ("" if single else "-builds")
         + ("-fresh-taskmanager" if args.fresh_taskmanager else "")
-        + ("" if args.checkpoint_interval == "2s" else f"-checkpoint-{args.checkpoint_interval}"),
+        + ("" if args.checkpoint_interval == "2s" else f"-checkpoint-{args.checkpoint_interval}")
+        + (f"-{args.label}" if args.label else ""),
         {
             "events": args.events,
             "meters": args.meters,
@@ -154,10 +183,10 @@ def main() -> None:
             "rounds": args.rounds,
             "fresh_taskmanager": args.fresh_taskmanager,
             **(
-                {**results["this checkout"], "runs": runs["this checkout"]}
+                {**results[next(iter(builds))], "runs": runs[next(iter(builds))]}
                 if single
                 else {
-                    "builds": {build: {**results[build], "jar": Path(jar or "").name} for build, jar in builds.items()},
+                    "builds": {build: {**results[build], **_described(made)} for build, made in builds.items()},
                     "runs": runs,
                 }
             ),
@@ -175,6 +204,15 @@ def main() -> None:
             "note": "2 shared cores: other work on the machine lowers both figures",
         },
     )
+
+
+def _described(build: Build) -> dict[str, str]:
+    if build.checkout is not None:
+        head = subprocess.run(
+            ["git", "-C", build.checkout, "rev-parse", "--short", "HEAD"], capture_output=True, text=True
+        )
+        return {"checkout": build.checkout, "commit": head.stdout.strip()}
+    return {"jar": Path(build.jar).name} if build.jar else {"commit": "this checkout"}
 
 
 def _cost(runs: dict[str, list[dict[str, Any]]], fresh_taskmanager: bool) -> dict[str, Any]:

@@ -13,6 +13,7 @@ import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -111,24 +112,34 @@ print(submit(parse_pipeline(document), Endpoints(bootstrap, registry, InfluxEndp
 
 
 def submit_build(
-    pipeline: GridPipeline, endpoints: Endpoints, config: dict[str, str], functions_jar: str | None = None
+    pipeline: GridPipeline,
+    endpoints: Endpoints,
+    config: dict[str, str],
+    functions_jar: str | None = None,
+    checkout: str | None = None,
 ) -> str:
-    """Submit the pipeline's job with this checkout's functions jar, or with the build ``functions_jar`` from a Python
-    process of its own: PyFlink's JVM plans with the classes of the first functions jar it loaded, so a job of another
-    build needs a JVM of its own."""
-    if functions_jar is None:
+    """Submit the pipeline's job as this checkout makes it, or with the build ``functions_jar``, or as another
+    ``checkout`` of gridpipe makes it (its SQL and its own functions jar), from a Python process of its own: PyFlink's
+    JVM plans with the classes of the first functions jar it loaded, so a job of another build needs a JVM of its
+    own."""
+    if functions_jar is None and checkout is None:
         return submit(pipeline, endpoints, config)
+    env = dict(os.environ)
+    if functions_jar is not None:
+        env["GRIDPIPE_FUNCTIONS_JAR"] = functions_jar
+    if checkout is not None:
+        env["PYTHONPATH"] = os.pathsep.join(str(Path(checkout) / p / "src") for p in ("jobs", "schemas"))
     document = pipeline.model_dump(mode="json", by_alias=True, exclude_none=True)
     arguments = (document, endpoints.bootstrap, endpoints.registry_url, vars(endpoints.influxdb), config)
     done = subprocess.run(
         [sys.executable, "-c", _SUBMIT, *(json.dumps(a) for a in arguments)],
-        env={**os.environ, "GRIDPIPE_FUNCTIONS_JAR": functions_jar},
+        env=env,
         capture_output=True,
         text=True,
         timeout=300,
     )
     if done.returncode != 0:
-        raise RuntimeError(f"submitting with {functions_jar} failed:\n{done.stderr[-3000:]}")
+        raise RuntimeError(f"submitting with {functions_jar or checkout} failed:\n{done.stderr[-3000:]}")
     return done.stdout.strip().splitlines()[-1]
 
 
