@@ -26,7 +26,7 @@ from gridpipe_jobs.functions_jar import FunctionsJarError
 from gridpipe_jobs.job import Endpoints, submit
 from gridpipe_jobs.pipeline_resources import ensure_pipeline_resources
 from gridpipe_jobs.sinks import InfluxEndpoint
-from gridpipe_jobs.topics import ensure_topics, wanted_topics
+from gridpipe_jobs.topics import ensure_topics, source_progress, wanted_topics
 from gridpipe_schemas import resources
 from gridpipe_schemas.endpoints import ServiceEndpoints, resolve_endpoints
 from gridpipe_schemas.errors import GridpipeError
@@ -157,42 +157,26 @@ def _wait_until_checkpointed(
     record of it, which the job does when a checkpoint completes; return the seconds it took. Kafka's committed
     offsets, not Flink's metrics, are the signal: they say the records were read and checkpointed, whatever state the
     JobManager's metric store is in. Fails after a minute without progress, or after TOTAL_TIMEOUT_S."""
-    from confluent_kafka import Consumer, TopicPartition
-
-    topic = pipeline.spec.source.topic
-    groups = [f"gridpipe-{pipeline.metadata.name}", f"gridpipe-{pipeline.metadata.name}-archive"]
-    consumers = {group: Consumer({"bootstrap.servers": bootstrap, "group.id": group}) for group in groups}
-    try:
-        probe = consumers[groups[0]]
-        partitions = [TopicPartition(topic, p) for p in probe.list_topics(topic, timeout=10).topics[topic].partitions]
-        total = sum(probe.get_watermark_offsets(tp, timeout=10)[1] for tp in partitions)
-        began = last_report = last_move = time.monotonic()
-        committed: dict[str, int] = {}
-        while not committed or min(committed.values()) < total:
-            time.sleep(0.5)
-            now, previous = time.monotonic(), committed
-            committed = {
-                group: sum(max(o.offset, 0) for o in consumer.committed(partitions, timeout=10))
-                for group, consumer in consumers.items()
-            }
-            if committed != previous:
-                last_move = now
-            elif now - last_move > 60 or now - began > TOTAL_TIMEOUT_S:
-                raise GridpipeError(
-                    f"the warm-up job {job_id} checkpointed nothing for {now - last_move:.0f}s ({committed} of "
-                    f"{total:,} records committed); its latest exception: "
-                    f"{flinkrest.latest_exception(flink_url, job_id)}",
-                    f"open {flink_url}/#/job/running/{job_id}/exceptions or read the TaskManager log "
-                    "(gridctl stack logs flink-taskmanager)",
-                )
-            if now - last_report >= 5:
-                least = min(committed.values())
-                echo(f"… {least:,} of {total:,} records read and checkpointed, {least / (now - began):,.0f}/s")
-                last_report = now
-        return time.monotonic() - began
-    finally:
-        for consumer in consumers.values():
-            consumer.close()
+    began = last_report = last_move = time.monotonic()
+    total, committed = source_progress(pipeline, bootstrap)
+    while min(committed.values()) < total:
+        time.sleep(1)
+        now, previous = time.monotonic(), committed
+        total, committed = source_progress(pipeline, bootstrap)
+        if committed != previous:
+            last_move = now
+        elif now - last_move > 60 or now - began > TOTAL_TIMEOUT_S:
+            raise GridpipeError(
+                f"the warm-up job {job_id} checkpointed nothing for {now - last_move:.0f}s ({committed} of "
+                f"{total:,} records committed); its latest exception: {flinkrest.latest_exception(flink_url, job_id)}",
+                f"open {flink_url}/#/job/running/{job_id}/exceptions or read the TaskManager log "
+                "(gridctl stack logs flink-taskmanager)",
+            )
+        if now - last_report >= 5:
+            least = min(committed.values())
+            echo(f"… {least:,} of {total:,} records read and checkpointed, {least / (now - began):,.0f}/s")
+            last_report = now
+    return time.monotonic() - began
 
 
 def warmup(
