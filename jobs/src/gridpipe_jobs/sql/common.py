@@ -4,6 +4,7 @@ the dead-letter branch and alert ids."""
 from __future__ import annotations
 
 import enum
+import re
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -220,8 +221,14 @@ class ProductionConnectors:
         )
 
 
-def functions() -> list[str]:
-    return [f"CREATE TEMPORARY FUNCTION {name} AS {literal(cls)} LANGUAGE JAVA" for name, cls in FUNCTIONS.items()]
+def with_functions(sql: JobSql) -> JobSql:
+    """``sql`` with a CREATE FUNCTION first for each JVM function its statements call, and only those: a job then
+    needs no class it does not use (a job of this checkout's SQL runs with an earlier build of the functions jar, as
+    the upgrade test does, as long as it calls nothing newer)."""
+    text = "\n".join([*sql.ddl, *sql.inserts])
+    used = [name for name in FUNCTIONS if re.search(rf"\b{name}\(", text)]
+    ddl = [f"CREATE TEMPORARY FUNCTION {name} AS {literal(FUNCTIONS[name])} LANGUAGE JAVA" for name in used]
+    return JobSql([*ddl, *sql.ddl], sql.inserts)
 
 
 def insert(table: Table, columns: Columns, source: str, where: str | None = None) -> str:

@@ -20,7 +20,6 @@ from gridpipe_jobs.sql.common import (
     alert_key,
     archive_table,
     dead_letters,
-    functions,
     insert,
 )
 from gridpipe_jobs.sql.text import Column, create_view, literal, number, quoted, same, select, union_all
@@ -79,7 +78,7 @@ def grid_topology(pipeline: GridPipeline, wiring: Wiring, connect: Connectors) -
     """The whole grid job, top to bottom: every detector's rows meet in one ``alerts`` view that feeds Kafka and
     InfluxDB; the archive reads the source and the anomalies topics itself (``_archive``)."""
     spec = pipeline.spec
-    ddl = [*functions(), *_views(pipeline, wiring, connect, ALERT_PATH), connect.table(DEAD_LETTERS)]
+    ddl = [*_views(pipeline, wiring, connect, ALERT_PATH), connect.table(DEAD_LETTERS)]
     inserts = [dead_letters("decoded")]
 
     # Sinks: the anomalies topic always; InfluxDB and the archive when the spec turns them on.
@@ -90,13 +89,13 @@ def grid_topology(pipeline: GridPipeline, wiring: Wiring, connect: Connectors) -
         ddl.append(connect.table(INFLUX_SINK))
         inserts.append(insert(INFLUX_SINK, _influx_point(pipeline, wiring), "alerts"))
     if spec.sinks.archive.enabled:
-        archive_ddl, archive_inserts = _archive(pipeline, wiring, connect)
-        ddl += archive_ddl
-        inserts += archive_inserts
+        archive = _archive(wiring, connect)
+        ddl += archive.ddl
+        inserts += archive.inserts
     return JobSql(ddl, inserts)
 
 
-def _archive(pipeline: GridPipeline, wiring: Wiring, connect: Connectors) -> tuple[list[str], list[str]]:
+def _archive(wiring: Wiring, connect: Connectors) -> JobSql:
     """The archive's part of the job, connected to the alert path by Kafka alone: the readings from a read of the
     source topic of its own, the anomalies from the anomalies topic, each alert once (``FIRST_SEEN`` by alert id: the
     topic is at-least-once), and whatever on that topic is not an AnomalyEvent to the dead letters."""
@@ -170,7 +169,7 @@ def _archive(pipeline: GridPipeline, wiring: Wiring, connect: Connectors) -> tup
         ),
         dead_letters(archive("alert_events")),
     ]
-    return ddl, inserts
+    return JobSql(ddl, inserts)
 
 
 def _decoding(wiring: Wiring, connect: Connectors, branch: Branch) -> list[str]:

@@ -18,7 +18,6 @@ from gridpipe_jobs.sql.common import (
     alert_key,
     archive_table,
     dead_letters,
-    functions,
     insert,
     name_uuid,
 )
@@ -79,7 +78,7 @@ def rocket_topology(pipeline: GridPipeline, wiring: Wiring, connect: Connectors)
     """The whole rocket job, top to bottom: each rule is one SELECT of the ``alerts`` view, which feeds Kafka and
     InfluxDB; the archive gets the same views from a read of its own (``ARCHIVE_PATH``)."""
     spec = pipeline.spec
-    ddl = [*functions(), *_views(pipeline, connect, ALERT_PATH), connect.table(DEAD_LETTERS)]
+    ddl = [*_views(pipeline, connect, ALERT_PATH), connect.table(DEAD_LETTERS)]
     inserts = [dead_letters("decoded", decoder="t.")]
 
     # Sinks: the anomalies topic always; InfluxDB and the archive when the spec turns them on.
