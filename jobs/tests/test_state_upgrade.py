@@ -20,7 +20,9 @@ import pytest
 from gridpipe_jobs import flinkrest
 from gridpipe_jobs.functions_jar import build_cache_dir, build_functions_jar
 from gridpipe_jobs.job import register_schemas
+from gridpipe_jobs.topics import SourceProgress
 from gridpipe_schemas.catalog import parsed_avro
+from gridpipe_schemas.pipeline import GridPipeline
 from gridpipe_stack.config import StackConfig
 from jobtesting import consume, decode_avro, grid_document, unique
 
@@ -78,24 +80,19 @@ def _reading(meter: int, t_ms: int, voltage: float) -> dict[str, Any]:
     }
 
 
-def _wait_until_committed(stack: StackConfig, group: str, topic: str, records: int, timeout: float = 120) -> None:
-    """Until the job's consumer group has committed every record of ``topic``: a checkpoint holds them all."""
-    from confluent_kafka import Consumer, TopicPartition
-
-    consumer = Consumer({"bootstrap.servers": stack.kafka_bootstrap, "group.id": group})
-    try:
-        partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
+def _wait_until_committed(stack: StackConfig, pipeline: GridPipeline, records: int, timeout: float = 120) -> None:
+    """Until the job's alert-path consumer group has committed ``records`` records of its source topic: a checkpoint
+    holds them all."""
+    group = f"gridpipe-{pipeline.metadata.name}"
+    with SourceProgress(pipeline, stack.kafka_bootstrap) as progress:
         deadline = time.monotonic() + timeout
         committed = 0
         while time.monotonic() < deadline:
-            offsets = consumer.committed([TopicPartition(topic, p) for p in partitions], timeout=10)
-            committed = sum(max(o.offset, 0) for o in offsets)
+            committed = progress.read()[1][group]
             if committed >= records:
                 return
             time.sleep(1)
-        raise AssertionError(f"group {group} committed {committed} of {records} records in {timeout:.0f}s")
-    finally:
-        consumer.close()
+    raise AssertionError(f"group {group} committed {committed} of {records} records in {timeout:.0f}s")
 
 
 def _warm_windows_and_stop_with_savepoint(stack: StackConfig, earlier: Any, tmp_path: Path) -> tuple[int, str]:
@@ -110,7 +107,7 @@ def _warm_windows_and_stop_with_savepoint(stack: StackConfig, earlier: Any, tmp_
         for meter in range(METERS)
     ]
     _produce(stack, spec.source.topic, schema_id, warm)
-    _wait_until_committed(stack, f"gridpipe-{earlier.pipeline.metadata.name}", spec.source.topic, len(warm))
+    _wait_until_committed(stack, earlier.pipeline, len(warm))
     return schema_id, flinkrest.stop_with_savepoint(stack.flink_url, earlier.job_id, (tmp_path / "savepoints").as_uri())
 
 

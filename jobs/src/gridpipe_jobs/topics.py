@@ -22,25 +22,41 @@ def ensure_topics(pipeline: GridPipeline, bootstrap: str, timeout: float = 15.0)
     return create_missing_topics(bootstrap, wanted_topics(pipeline), timeout)
 
 
-def source_progress(pipeline: GridPipeline, bootstrap: str, timeout: float = 10.0) -> tuple[int, dict[str, int]]:
-    """The records in the pipeline's source topic, and how many of them each of the job's consumer groups (the alert
-    path's, and the archive's when it is on) has committed: the job commits its offsets when a checkpoint completes."""
-    from confluent_kafka import Consumer, TopicPartition
+class SourceProgress:
+    """How far the pipeline's job has got through its source topic, as Kafka sees it: ``read()`` gives the records in
+    the topic and how many of them each of the job's consumer groups (the alert path's, and the archive's when it is
+    on) has committed; the job commits its offsets when a checkpoint completes. One consumer per group stays open
+    between reads: use it as a context manager."""
 
-    topic, name = pipeline.spec.source.topic, pipeline.metadata.name
-    groups = [f"gridpipe-{name}"] + ([f"gridpipe-{name}-archive"] if pipeline.spec.sinks.archive.enabled else [])
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": groups[0]})
-    try:
-        found = consumer.list_topics(topic, timeout=timeout).topics[topic].partitions
-        partitions = [TopicPartition(topic, p) for p in found]
-        total = sum(consumer.get_watermark_offsets(tp, timeout=timeout)[1] for tp in partitions)
-    finally:
-        consumer.close()
-    committed: dict[str, int] = {}
-    for group in groups:
-        reader = Consumer({"bootstrap.servers": bootstrap, "group.id": group})
+    def __init__(self, pipeline: GridPipeline, bootstrap: str, timeout: float = 10.0) -> None:
+        from confluent_kafka import Consumer, TopicPartition
+
+        self.topic, name = pipeline.spec.source.topic, pipeline.metadata.name
+        self.timeout = timeout
+        groups = [f"gridpipe-{name}"] + ([f"gridpipe-{name}-archive"] if pipeline.spec.sinks.archive.enabled else [])
+        self.consumers = {group: Consumer({"bootstrap.servers": bootstrap, "group.id": group}) for group in groups}
         try:
-            committed[group] = sum(max(o.offset, 0) for o in reader.committed(partitions, timeout=timeout))
-        finally:
-            reader.close()
-    return total, committed
+            found = self.consumers[groups[0]].list_topics(self.topic, timeout=timeout).topics[self.topic].partitions
+        except BaseException:
+            self.close()
+            raise
+        self.partitions = [TopicPartition(self.topic, p) for p in found]
+
+    def read(self) -> tuple[int, dict[str, int]]:
+        first = next(iter(self.consumers.values()))
+        total = sum(first.get_watermark_offsets(tp, timeout=self.timeout)[1] for tp in self.partitions)
+        committed = {
+            group: sum(max(o.offset, 0) for o in consumer.committed(self.partitions, timeout=self.timeout))
+            for group, consumer in self.consumers.items()
+        }
+        return total, committed
+
+    def close(self) -> None:
+        for consumer in self.consumers.values():
+            consumer.close()
+
+    def __enter__(self) -> SourceProgress:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -119,26 +119,11 @@ def _archive(wiring: Wiring, connect: Connectors) -> JobSql:
             ),
         ),
         connect.table(ARCHIVE_ALERT_RECORDS),
-        create_view(
-            archive("decoded_alerts"),
-            select(
-                {
-                    **same("key", "value", "topic", "partition", "offset", "kafka_time"),
-                    "a": f"DECODE_ANOMALY(`value`, {literal(wiring.registry_url)}, {literal(wiring.anomaly_schema)})",
-                },
-                ARCHIVE_ALERT_RECORDS.name,
-            ),
-        ),
-        create_view(
+        *_decoded_views(
+            ARCHIVE_ALERT_RECORDS.name,
+            f"DECODE_ANOMALY(`value`, {literal(wiring.registry_url)}, {literal(wiring.anomaly_schema)})",
+            alert_columns,
             archive("alert_events"),
-            select(
-                {
-                    **same("key", "value", "topic", "partition", "offset", "kafka_time"),
-                    **{column: f"a.{quoted(column)}" for column in ("reason", "error_class", "error_message")},
-                    **{column: f"a.{quoted(column)}" for column in alert_columns},
-                },
-                archive("decoded_alerts"),
-            ),
         ),
         create_view(
             archive("alert_rows"),
@@ -172,31 +157,33 @@ def _archive(wiring: Wiring, connect: Connectors) -> JobSql:
     return JobSql(ddl, inserts)
 
 
+# What every decoded view keeps of its Kafka record, and what its decoder says of a record it rejects.
+RECORD_COLUMNS = ("key", "value", "topic", "partition", "offset", "kafka_time")
+REJECTION_COLUMNS = ("reason", "error_class", "error_message")
+
+
 def _decoding(wiring: Wiring, connect: Connectors, branch: Branch) -> list[str]:
     """The branch's source table and its records decoded, flat: rejected records keep their reason."""
-    reading = event_columns(wiring.reading_schema)
+    call = f"DECODE_READING(`value`, {literal(wiring.registry_url)}, {literal(wiring.reading_schema)})"
+    fields = [_decoded(c) for c in event_columns(wiring.reading_schema)]
+    return [connect.table(branch.records), *_decoded_views(branch.records.name, call, fields, branch("decoded"))]
+
+
+def _decoded_views(records: str, decoder_call: str, fields: list[str], decoded: str) -> list[str]:
+    """View ``decoded``: each record of ``records`` beside what ``decoder_call`` made of it (a ROW of the rejection
+    columns and ``fields``), flat. The ROW is computed in a view of its own first, ``<decoded>_records``, so the
+    decoder runs once per record."""
     return [
-        connect.table(branch.records),
-        create_view(
-            branch("decoded_records"),
-            select(
-                {
-                    **same("key", "value", "topic", "partition", "offset", "kafka_time"),
-                    "r": f"DECODE_READING(`value`, {literal(wiring.registry_url)}, {literal(wiring.reading_schema)})",
-                },
-                branch.records.name,
-            ),
-        ),
+        create_view(f"{decoded}_records", select({**same(*RECORD_COLUMNS), "r": decoder_call}, records)),
         # Flat from here on: an operator that passes a ROW column on copies it, and every branch would.
         create_view(
-            branch("decoded"),
+            decoded,
             select(
                 {
-                    **same("key", "value", "topic", "partition", "offset", "kafka_time"),
-                    **{column: f"r.{quoted(column)}" for column in ("reason", "error_class", "error_message")},
-                    **{_decoded(c): f"r.{quoted(_decoded(c))}" for c in reading},
+                    **same(*RECORD_COLUMNS),
+                    **{column: f"r.{quoted(column)}" for column in (*REJECTION_COLUMNS, *fields)},
                 },
-                branch("decoded_records"),
+                f"{decoded}_records",
             ),
         ),
     ]

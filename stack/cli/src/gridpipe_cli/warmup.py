@@ -26,7 +26,7 @@ from gridpipe_jobs.functions_jar import FunctionsJarError
 from gridpipe_jobs.job import Endpoints, submit
 from gridpipe_jobs.pipeline_resources import ensure_pipeline_resources
 from gridpipe_jobs.sinks import InfluxEndpoint
-from gridpipe_jobs.topics import ensure_topics, source_progress, wanted_topics
+from gridpipe_jobs.topics import SourceProgress, ensure_topics, wanted_topics
 from gridpipe_schemas import resources
 from gridpipe_schemas.endpoints import ServiceEndpoints, resolve_endpoints
 from gridpipe_schemas.errors import GridpipeError
@@ -157,26 +157,28 @@ def _wait_until_checkpointed(
     record of it, which the job does when a checkpoint completes; return the seconds it took. Kafka's committed
     offsets, not Flink's metrics, are the signal: they say the records were read and checkpointed, whatever state the
     JobManager's metric store is in. Fails after a minute without progress, or after TOTAL_TIMEOUT_S."""
-    began = last_report = last_move = time.monotonic()
-    total, committed = source_progress(pipeline, bootstrap)
-    while min(committed.values()) < total:
-        time.sleep(1)
-        now, previous = time.monotonic(), committed
-        total, committed = source_progress(pipeline, bootstrap)
-        if committed != previous:
-            last_move = now
-        elif now - last_move > 60 or now - began > TOTAL_TIMEOUT_S:
-            raise GridpipeError(
-                f"the warm-up job {job_id} checkpointed nothing for {now - last_move:.0f}s ({committed} of "
-                f"{total:,} records committed); its latest exception: {flinkrest.latest_exception(flink_url, job_id)}",
-                f"open {flink_url}/#/job/running/{job_id}/exceptions or read the TaskManager log "
-                "(gridctl stack logs flink-taskmanager)",
-            )
-        if now - last_report >= 5:
-            least = min(committed.values())
-            echo(f"… {least:,} of {total:,} records read and checkpointed, {least / (now - began):,.0f}/s")
-            last_report = now
-    return time.monotonic() - began
+    with SourceProgress(pipeline, bootstrap) as progress:
+        began = last_report = last_move = time.monotonic()
+        total, committed = progress.read()
+        while min(committed.values()) < total:
+            time.sleep(1)
+            now, previous = time.monotonic(), committed
+            total, committed = progress.read()
+            if committed != previous:
+                last_move = now
+            elif now - last_move > 60 or now - began > TOTAL_TIMEOUT_S:
+                raise GridpipeError(
+                    f"the warm-up job {job_id} checkpointed nothing for {now - last_move:.0f}s ({committed} of "
+                    f"{total:,} records committed); its latest exception: "
+                    f"{flinkrest.latest_exception(flink_url, job_id)}",
+                    f"open {flink_url}/#/job/running/{job_id}/exceptions or read the TaskManager log "
+                    "(gridctl stack logs flink-taskmanager)",
+                )
+            if now - last_report >= 5:
+                least = min(committed.values())
+                echo(f"… {least:,} of {total:,} records read and checkpointed, {least / (now - began):,.0f}/s")
+                last_report = now
+        return time.monotonic() - began
 
 
 def warmup(
