@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from gridpipe_jobs.job import _pipeline_from_args, checkpoint_timeout_ms
+from gridpipe_jobs.job import _pipeline_from_args, checkpoint_timeout_ms, job_config, reads_of
 from gridpipe_jobs.sinks import InfluxEndpoint, archive_path, event_columns, influx_columns
 from gridpipe_jobs.sql.common import JobSql, Wiring
 from gridpipe_jobs.sql.grid import ANOMALY_COLUMNS as GRID_ANOMALY_COLUMNS
@@ -213,3 +213,17 @@ def test_checkpoint_timeout_bounds() -> None:
     assert checkpoint_timeout_ms(2_000) == 30_000
     assert checkpoint_timeout_ms(10_000) == 60_000
     assert checkpoint_timeout_ms(3_600_000) == 600_000
+
+
+def test_a_job_names_its_restored_reads_in_its_global_job_parameters() -> None:
+    grid = load_pipeline(ROOT / "examples" / "grid.yaml")
+    parameters = job_config(grid, Path("functions.jar"))["pipeline.global-job-parameters"]
+    assert parameters == "gridpipe.read.source:sensor-readings,gridpipe.read.archived-alerts:anomalies"
+    # As the JobManager reports them back (`/jobs/<id>/config`), beside whatever else a job was given.
+    reported = dict(pair.split(":", 1) for pair in parameters.split(",")) | {"other": "x"}
+    assert reads_of(reported) == {"source": "sensor-readings", "archived alerts": "anomalies"}
+    assert reads_of({"other": "x"}) is None  # a job made before gridpipe named them
+    rocket = load_pipeline(ROOT / "examples" / "rocket.yaml")
+    assert reads_of(dict([job_config(rocket, Path("f.jar"))["pipeline.global-job-parameters"].split(":")])) == {
+        "source": rocket.spec.source.topic
+    }

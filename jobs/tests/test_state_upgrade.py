@@ -7,6 +7,7 @@ the earlier jar's savepoint must still restore, and its windows must judge the n
 from __future__ import annotations
 
 import io
+import json
 import statistics
 import subprocess
 import tarfile
@@ -16,13 +17,16 @@ from typing import Any
 
 import fastavro
 import pytest
+import typer
+import yaml
+from typer.testing import CliRunner
 
-from gridpipe_jobs import flinkrest
+from gridpipe_jobs import cli, flinkrest
 from gridpipe_jobs.functions_jar import build_cache_dir, build_functions_jar
-from gridpipe_jobs.job import register_schemas
+from gridpipe_jobs.job import job_name, register_schemas
 from gridpipe_jobs.topics import SourceProgress
 from gridpipe_schemas.catalog import parsed_avro
-from gridpipe_schemas.pipeline import GridPipeline
+from gridpipe_schemas.pipeline import GridPipeline, parse_pipeline
 from gridpipe_stack.config import StackConfig
 from jobtesting import consume, decode_avro, grid_document, unique
 
@@ -95,19 +99,25 @@ def _wait_until_committed(stack: StackConfig, pipeline: GridPipeline, records: i
     raise AssertionError(f"group {group} committed {committed} of {records} records in {timeout:.0f}s")
 
 
-def _warm_windows_and_stop_with_savepoint(stack: StackConfig, earlier: Any, tmp_path: Path) -> tuple[int, str]:
-    """Warm every meter's window in the running ``earlier`` job (40 readings a second apart, 229 V and 231 V
-    alternating: mean 230, stddev ~1), wait until a checkpoint holds them, and stop it with a savepoint; return the
-    source's schema id and the savepoint."""
-    spec = earlier.pipeline.spec
-    schema_id = register_schemas(earlier.pipeline, stack.registry_url)[f"{spec.source.topic}-value"]
+def _warm_windows(stack: StackConfig, pipeline: GridPipeline) -> int:
+    """Warm every meter's window in the pipeline's running job (40 readings a second apart, 229 V and 231 V
+    alternating: mean 230, stddev ~1) and wait until a checkpoint holds them; return the source's schema id."""
+    spec = pipeline.spec
+    schema_id = register_schemas(pipeline, stack.registry_url)[f"{spec.source.topic}-value"]
     warm = [
         _reading(meter, START_MS + i * 1000, 229.0 if i % 2 else 231.0)
         for i in range(READINGS_PER_METER)
         for meter in range(METERS)
     ]
     _produce(stack, spec.source.topic, schema_id, warm)
-    _wait_until_committed(stack, earlier.pipeline, len(warm))
+    _wait_until_committed(stack, pipeline, len(warm))
+    return schema_id
+
+
+def _warm_windows_and_stop_with_savepoint(stack: StackConfig, earlier: Any, tmp_path: Path) -> tuple[int, str]:
+    """``_warm_windows`` in the running ``earlier`` job, then stop it with a savepoint; return the source's schema id
+    and the savepoint."""
+    schema_id = _warm_windows(stack, earlier.pipeline)
     return schema_id, flinkrest.stop_with_savepoint(stack.flink_url, earlier.job_id, (tmp_path / "savepoints").as_uri())
 
 
@@ -150,3 +160,57 @@ def test_a_savepoint_restores_into_the_pipeline_after_a_change_that_removed_oper
     run_pipeline(grid_document(before["metadata"]["name"], fields=["voltage"]), restore_from=savepoint)
     events = _surge_alerts(local_stack, earlier.pipeline.spec, schema_id)
     assert [event["window"]["count"] for event in events] == [READINGS_PER_METER] * METERS
+
+
+def _gridctl_run(stack: StackConfig, document: dict[str, Any], file: Path, *flags: str) -> str:
+    """`gridctl run -f FILE [flags]` against the test stack; returns its output."""
+    file.write_text(yaml.safe_dump(document))
+    app = typer.Typer()
+    app.command("run")(cli.run)
+    env = {
+        "GRIDPIPE_STACK": stack.name,
+        "GRIDPIPE_PORT_BASE": str(stack.ports.base),
+        "GRIDPIPE_RUN_DIR": str(stack.run_dir),
+    }
+    result = CliRunner().invoke(app, ["-f", str(file), *flags], env=env)
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def test_gridctl_run_replace_keeps_the_windows_unless_the_source_topic_moved(
+    local_stack: StackConfig, tmp_path: Path
+) -> None:
+    """`gridctl run --replace` of a changed spec takes the running job's place as the operator does on Kubernetes:
+    through a savepoint, so a threshold change keeps every window; but a spec that moves the source topic starts
+    without state, or the restored Kafka source would go on reading the old topic (FLINK-34089)."""
+    document = grid_document(unique("grid-replace"))
+    pipeline = parse_pipeline(document)
+    file = tmp_path / "pipeline.yaml"
+    try:
+        _gridctl_run(local_stack, document, file)
+        first_job = flinkrest.running_job_id(local_stack.flink_url, job_name(pipeline))
+        spec = pipeline.spec
+        schema_id = _warm_windows(local_stack, pipeline)
+
+        document["spec"]["detection"]["zscore"]["threshold"] = 3.5
+        replaced = _gridctl_run(local_stack, document, file, "--replace")
+        assert f"stopped the previous job {first_job} with a savepoint" in replaced
+        events = _surge_alerts(local_stack, spec, schema_id)
+        assert [event["window"]["count"] for event in events] == [READINGS_PER_METER] * METERS
+        assert {event["threshold_used"] for event in events} == {3.5}
+
+        old_topic, new_topic = spec.source.topic, f"{spec.source.topic}-v2"
+        document["spec"]["source"]["topic"] = new_topic
+        moved = _gridctl_run(local_stack, document, file, "--replace")
+        assert f"moves its source read from {old_topic} to {new_topic}" in moved and "without its state" in moved
+        failure = {**_reading(0, START_MS + 100_000, 230.0), "status": "EQUIPMENT_FAILURE"}
+        _produce(local_stack, old_topic, schema_id, [{**failure, "meter_id": "MTR-OLD-TOPIC"}])
+        _produce(local_stack, new_topic, schema_id, [{**failure, "meter_id": "MTR-NEW-TOPIC"}])
+        alerts = consume(local_stack, spec.outputs.anomalies_topic, expect=METERS + 2, idle=15, timeout=90)
+        texts = [json.dumps(event, default=str) for event in decode_avro(local_stack, alerts)]
+        assert sum("MTR-NEW-TOPIC" in text for text in texts) == 1, "the new topic's failure is judged"
+        assert not any("MTR-OLD-TOPIC" in text for text in texts), "the old topic is no longer read"
+    finally:
+        job_id = flinkrest.running_job_id(local_stack.flink_url, job_name(pipeline))
+        if job_id:
+            flinkrest.cancel(local_stack.flink_url, job_id)

@@ -191,6 +191,40 @@ def test_child_status_is_mirrored_into_conditions(
     assert ready["status"] == "False"
 
 
+def record_deployed(kube_cluster: KubeCluster, namespace: str, flink: dict[str, Any]) -> None:
+    """Record ``flink``'s spec as deployed, as the Flink operator does once it has deployed it."""
+    deployed = json.dumps({"spec": flink["spec"], "resource_metadata": {"firstDeployment": False}})
+    write_child_status(
+        kube_cluster,
+        namespace,
+        FLINK,
+        flink["metadata"]["name"],
+        {"reconciliationStatus": {"lastReconciledSpec": deployed}},
+    )
+
+
+def upgrade_mode_is(api: Api, name: str, mode: str) -> dict[str, Any] | None:
+    flink = api.flink(name)
+    return flink if flink is not None and flink["spec"]["job"]["upgradeMode"] == mode else None
+
+
+def test_a_moved_source_topic_upgrades_the_job_without_state_then_savepoints_again(
+    api: Api, running_operator: OperatorProcess, kube_cluster: KubeCluster
+) -> None:
+    api.create_pipeline(grid_document())
+    record_deployed(kube_cluster, api.namespace, wait_for(lambda: upgrade_mode_is(api, "grid-a", "savepoint"), "job"))
+
+    api.patch_pipeline("grid-a", {"spec": {"source": {"topic": "grid-a-readings-v2"}}})
+    moved = wait_for(lambda: upgrade_mode_is(api, "grid-a", "stateless"), "a stateless upgrade")
+    assert json.loads(moved["spec"]["job"]["args"][3])["spec"]["source"]["topic"] == "grid-a-readings-v2"
+
+    record_deployed(kube_cluster, api.namespace, moved)
+    wait_for(lambda: upgrade_mode_is(api, "grid-a", "savepoint"), "savepoint upgrades again once the move is deployed")
+    api.patch_pipeline("grid-a", {"spec": {"detection": {"zscore": {"threshold": 3.5}}}})
+    kept = wait_for(lambda: _with_threshold(api.flink("grid-a"), 3.5), "threshold 3.5 in the job")
+    assert kept["spec"]["job"]["upgradeMode"] == "savepoint"
+
+
 def test_children_deleted_or_edited_by_hand_are_put_back(api: Api, running_operator: OperatorProcess) -> None:
     api.create_pipeline(grid_document())
     original = wait_for(lambda: api.flink("grid-a"), "the FlinkDeployment")

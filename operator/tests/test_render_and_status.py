@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from gridpipe_operator.connections import ConnectionsInvalid, connections_from
-from gridpipe_operator.render import Owner, job_definition, render_children
+from gridpipe_operator.render import Owner, deployed_reads, job_definition, render_children
 from gridpipe_operator.settings import Settings, SettingsInvalid
 from gridpipe_operator.status import Observed, Outcome, job_condition, status_for, topics_condition
 from gridpipe_schemas.pipeline import load_pipeline, parse_pipeline
@@ -139,6 +139,46 @@ def test_job_definition_is_valid_on_its_own_and_carries_no_housekeeping() -> Non
     assert "deletionPolicy" not in definition["spec"]
     assert "retention" not in definition["spec"]["outputs"]
     parse_pipeline(definition)
+
+
+def deployed(document: dict[str, Any], *, wrapped: bool = True) -> dict[str, Any]:
+    """A FlinkDeployment of ``document`` as the Flink operator leaves it once deployed: its spec recorded in
+    ``status.reconciliationStatus.lastReconciledSpec`` (``{"spec", "resource_metadata"}``, or the older bare spec)."""
+    body = children(document)["grid-demo"]
+    recorded = {"spec": body["spec"], "resource_metadata": {"firstDeployment": False}} if wrapped else body["spec"]
+    return {**body, "status": {"reconciliationStatus": {"lastReconciledSpec": json.dumps(recorded)}}}
+
+
+def upgrade_mode(document: dict[str, Any], running: dict[str, Any] | None) -> str:
+    rendered = render_children(parse_pipeline(document), OWNER, PLATFORM, deployed_reads(running))
+    mode: str = rendered[-1].body["spec"]["job"]["upgradeMode"]
+    return mode
+
+
+@pytest.mark.parametrize(
+    ("change", "mode"),
+    [
+        ({"detection__zscore__threshold": 3.5}, "savepoint"),
+        ({"sinks__archive__enabled": False}, "savepoint"),  # the archive's reads go, nothing of theirs restores
+        ({"source__topic": "meter-readings-v2"}, "stateless"),
+        ({"outputs__anomaliesTopic": "alerts-v2"}, "stateless"),  # the archive reads its alerts back from it
+        ({"outputs__anomaliesTopic": "alerts-v2", "sinks__archive__enabled": False}, "savepoint"),
+        ({"outputs__deadLetterTopic": "rejects-v2"}, "savepoint"),  # written, never read
+    ],
+)
+def test_a_change_that_moves_a_restored_read_to_another_topic_upgrades_without_state(
+    change: dict[str, Any], mode: str
+) -> None:
+    assert upgrade_mode(grid(**change), deployed(grid())) == mode
+
+
+def test_the_upgrade_mode_goes_back_to_savepoint_once_the_move_is_deployed() -> None:
+    moved = grid(source__topic="meter-readings-v2")
+    assert upgrade_mode(moved, deployed(grid(), wrapped=False)) == "stateless"
+    assert upgrade_mode(moved, deployed(moved)) == "savepoint"
+    assert upgrade_mode(moved, None) == "savepoint"  # nothing deployed yet: nothing to restore
+    unreadable = {"status": {"reconciliationStatus": {"lastReconciledSpec": "{not json"}}}
+    assert deployed_reads(unreadable) is None
 
 
 def test_rocket_pipeline_renders_too() -> None:

@@ -5,25 +5,34 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, NoReturn
 from urllib.parse import urlsplit
 
+import httpx
 import typer
 
 from gridpipe_jobs import flinkrest
 from gridpipe_jobs.functions_jar import FunctionsJarError, functions_jar
-from gridpipe_jobs.job import BOOTSTRAP_ENV, Endpoints, bootstrap_servers, job_name, offline_wiring, submit
+from gridpipe_jobs.job import (
+    BOOTSTRAP_ENV,
+    Endpoints,
+    bootstrap_servers,
+    job_name,
+    offline_wiring,
+    reads_of,
+    submit,
+)
 from gridpipe_jobs.pipeline_resources import ensure_pipeline_resources
 from gridpipe_jobs.sinks import InfluxEndpoint, archive_path
 from gridpipe_jobs.sql.topology import job_sql
 from gridpipe_jobs.topics import ensure_topics
 from gridpipe_schemas.endpoints import ServiceEndpoints, resolve_endpoints
 from gridpipe_schemas.errors import GridpipeError
-from gridpipe_schemas.pipeline import GridPipeline, PipelineInvalid, load_pipeline, with_env_thresholds
+from gridpipe_schemas.pipeline import GridPipeline, PipelineInvalid, load_pipeline, moved_reads, with_env_thresholds
 from gridpipe_schemas.registry import RegistryError
 
 
-def _fail(message: str) -> None:
+def _fail(message: str) -> NoReturn:
     typer.echo(f"error: {message}", err=True)
     raise typer.Exit(2)
 
@@ -39,17 +48,50 @@ def remote_execution(flink_url: str) -> dict[str, str]:
     return {"execution.target": "remote", "rest.address": rest.hostname or "", "rest.port": str(rest.port or 8081)}
 
 
-def _replace_running(pipeline: GridPipeline, flink_url: str, replace: bool) -> None:
+def _replace_running(pipeline: GridPipeline, flink_url: str, replace: bool, discard_state: bool) -> str | None:
+    """Take the place of the pipeline's running job, if there is one; return the savepoint the new job restores.
+
+    As the operator does on Kubernetes, the running job stops with a savepoint and the new one restores it (z-score
+    windows, Kafka positions, the archive's progress), unless the spec moved one of its restored reads to another
+    topic (``moved_reads``) or ``discard_state``: then the job is cancelled and the new one starts afresh."""
     running = flinkrest.running_job_id(flink_url, job_name(pipeline))
-    if running and not replace:
+    if running is None:
+        return None
+    if not replace:
         _fail(
             f"{job_name(pipeline)} already runs as Flink job {running} -- fix: add --replace to restart it "
             f"with this definition, or `gridctl stop {pipeline.metadata.name}`"
         )
-    if running:
+    why = _why_without_state(pipeline, reads_of(flinkrest.job_parameters(flink_url, running)), discard_state)
+    if why:
         flinkrest.cancel(flink_url, running)
         flinkrest.wait_for_state(flink_url, running, "CANCELED", timeout=60)
-        typer.echo(f"cancelled the previous job {running}")
+        typer.echo(f"cancelled the previous job {running}; the new job starts without its state: {why}")
+        return None
+    try:
+        savepoint = flinkrest.stop_with_savepoint(flink_url, running, None, timeout=120)
+    except (GridpipeError, httpx.HTTPStatusError) as error:
+        cause = error.cause if isinstance(error, GridpipeError) else str(error)
+        _fail(
+            f"could not stop the previous job {running} with a savepoint ({cause}) -- fix: see its exceptions in the "
+            f"Flink UI ({flink_url}/#/job/running/{running}/exceptions), or add --discard-state to cancel it and "
+            "start without its state"
+        )
+    typer.echo(f"stopped the previous job {running} with a savepoint; the new job restores its state from {savepoint}")
+    return savepoint
+
+
+def _why_without_state(pipeline: GridPipeline, reads: dict[str, str] | None, discard_state: bool) -> str | None:
+    """Why the new job must not restore the running job's state, whose restored reads are ``reads``; None if it may."""
+    if discard_state:
+        return "as asked (--discard-state)"
+    if reads is None:
+        return "it does not say which topics it reads (made by an earlier gridctl)"
+    moved = moved_reads(reads, pipeline)
+    if moved:
+        each = ", ".join(f"{read} read from {old} to {new}" for read, (old, new) in moved.items())
+        return f"this spec moves its {each} (a restored Kafka source would go on reading the old topic)"
+    return None
 
 
 def _report(pipeline: GridPipeline, job_id: str, bootstrap: str, endpoints: ServiceEndpoints) -> None:
@@ -72,7 +114,14 @@ def _report(pipeline: GridPipeline, job_id: str, bootstrap: str, endpoints: Serv
 
 def run(
     file: Annotated[Path, typer.Option("-f", "--file", help="GridPipeline YAML, e.g. examples/grid.yaml.")],
-    replace: Annotated[bool, typer.Option(help="Cancel a running job of the same pipeline first.")] = False,
+    replace: Annotated[
+        bool,
+        typer.Option(help="Take the place of the pipeline's running job, keeping its state through a savepoint."),
+    ] = False,
+    discard_state: Annotated[
+        bool,
+        typer.Option("--discard-state", help="With --replace: cancel the running job and start without its state."),
+    ] = False,
     brokers: Annotated[
         str | None,
         typer.Option(
@@ -89,15 +138,24 @@ def run(
         if created:
             typer.echo(f"created topics: {', '.join(created)}")
         ensure_pipeline_resources(pipeline, endpoints, typer.echo)
-        _replace_running(pipeline, endpoints.flink_url, replace)
         functions_jar()
+        restore_from = _replace_running(pipeline, endpoints.flink_url, replace, discard_state)
         typer.echo(f"{file}: valid; submitting {job_name(pipeline)} to Flink at {endpoints.flink_url}…")
-        job_id = submit(
-            pipeline,
-            Endpoints(bootstrap, endpoints.registry_url, InfluxEndpoint.for_endpoints(endpoints, os.environ)),
-            remote_execution(endpoints.flink_url),
-        )
-        flinkrest.wait_for_state(endpoints.flink_url, job_id, "RUNNING", timeout=120)
+        restore = {"execution.state-recovery.path": restore_from} if restore_from else {}
+        try:
+            job_id = submit(
+                pipeline,
+                Endpoints(bootstrap, endpoints.registry_url, InfluxEndpoint.for_endpoints(endpoints, os.environ)),
+                {**remote_execution(endpoints.flink_url), **restore},
+            )
+            flinkrest.wait_for_state(endpoints.flink_url, job_id, "RUNNING", timeout=120)
+        except GridpipeError as error:
+            if restore_from:
+                _fail(
+                    f"{error.cause}; it was to restore the previous job's savepoint {restore_from} -- fix: "
+                    f"{error.fix}, or run again with --replace --discard-state to start without that state"
+                )
+            raise
         took = flinkrest.wait_for_tasks_running(endpoints.flink_url, job_id, timeout=120)
         typer.echo(f"every task of {job_name(pipeline)} is running ({took:.1f}s after the job was scheduled)")
     except PipelineInvalid as invalid:
@@ -114,7 +172,6 @@ def stop(name: Annotated[str, typer.Argument(help="The pipeline's metadata.name.
     running = flinkrest.running_job_id(flink_url, f"gridpipe-{name}")
     if running is None:
         _fail(f"no running job for pipeline {name} -- fix: see `{flink_url}/#/overview` for what runs")
-        return
     flinkrest.cancel(flink_url, running)
     flinkrest.wait_for_state(flink_url, running, "CANCELED", timeout=60)
     typer.echo(f"stopped gridpipe-{name} (Flink job {running})")

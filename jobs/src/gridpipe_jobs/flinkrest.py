@@ -33,6 +33,12 @@ def running_job_id(flink_url: str, job_name: str) -> str | None:
     return None
 
 
+def job_parameters(flink_url: str, job_id: str) -> dict[str, str]:
+    """The job's global job parameters (``pipeline.global-job-parameters``), as the JobManager reports them."""
+    response = _request("GET", f"{flink_url}/jobs/{job_id}/config", timeout=5)
+    return dict(response.json().get("execution-config", {}).get("user-config") or {})
+
+
 def job_state(flink_url: str, job_id: str) -> str:
     response = _request("GET", f"{flink_url}/jobs/{job_id}", timeout=5)
     return str(response.json()["state"])
@@ -144,9 +150,11 @@ def cancel(flink_url: str, job_id: str) -> None:
     _request("PATCH", f"{flink_url}/jobs/{job_id}?mode=cancel", timeout=10)
 
 
-def stop_with_savepoint(flink_url: str, job_id: str, directory: str, timeout: float = 120) -> str:
-    """Stop the job with a savepoint under ``directory`` (a URI the JobManager can write); return its location."""
-    trigger = _request("POST", f"{flink_url}/jobs/{job_id}/stop", 10, {"targetDirectory": directory, "drain": False})
+def stop_with_savepoint(flink_url: str, job_id: str, directory: str | None, timeout: float = 120) -> str:
+    """Stop the job with a savepoint under ``directory`` (a URI the JobManager can write; None: the cluster's
+    ``execution.checkpointing.savepoint-dir``); return its location."""
+    body: dict[str, object] = {"drain": False, **({"targetDirectory": directory} if directory else {})}
+    trigger = _request("POST", f"{flink_url}/jobs/{job_id}/stop", 10, body)
     request_id = trigger.json()["request-id"]
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -23,6 +23,7 @@ from gridpipe_schemas.pipeline import (
     PipelineInvalid,
     load_pipeline,
     parse_pipeline,
+    restored_reads,
     with_env_thresholds,
 )
 
@@ -97,6 +98,27 @@ def checkpoint_timeout_ms(interval_ms: int) -> int:
 TOLERABLE_FAILED_CHECKPOINTS = 1_000_000
 
 
+READ_PARAMETER = "gridpipe.read."
+
+
+def reads_parameter(pipeline: GridPipeline) -> str:
+    """``pipeline.global-job-parameters`` naming the topic of each restored read (Kafka topic names hold no ``:``
+    or ``,``)."""
+    reads = restored_reads(pipeline)
+    return ",".join(f"{READ_PARAMETER}{read.replace(' ', '-')}:{topic}" for read, topic in reads.items())
+
+
+def reads_of(parameters: dict[str, str]) -> dict[str, str] | None:
+    """The restored reads a running job's global job parameters name; None for a job that names none (one made
+    before gridpipe recorded them)."""
+    reads = {
+        key.removeprefix(READ_PARAMETER).replace("-", " "): topic
+        for key, topic in parameters.items()
+        if key.startswith(READ_PARAMETER)
+    }
+    return reads or None
+
+
 def job_config(pipeline: GridPipeline, jar: Path) -> dict[str, str]:
     flink = pipeline.spec.flink
     interval_ms = flink.checkpoint_interval.ms
@@ -117,6 +139,9 @@ def job_config(pipeline: GridPipeline, jar: Path) -> dict[str, str]:
         "restart-strategy.exponential-delay.attempts-before-reset-backoff": "100000",
         # Alerts must leave within milliseconds: do not let network buffers wait the default 100 ms to fill.
         "execution.buffer-timeout.interval": "5 ms",
+        # Which topics the job's restored reads follow, so that `gridctl run --replace` can tell whether the job of a
+        # changed spec may restore this one's state (gridpipe_schemas.pipeline.moved_reads).
+        "pipeline.global-job-parameters": reads_parameter(pipeline),
         "table.local-time-zone": "UTC",
         # SQL operators never keep a reference to a record they passed on, so records need not be copied between them.
         "pipeline.object-reuse": "true",

@@ -25,6 +25,7 @@ from gridpipe_operator.render import (
     TOPIC_API,
     Child,
     Owner,
+    deployed_reads,
     flink_deployment_name,
     render_children,
     state_prefix,
@@ -42,7 +43,7 @@ from gridpipe_operator.status import (
     status_for,
 )
 from gridpipe_schemas import resources
-from gridpipe_schemas.pipeline import GridPipeline, PipelineInvalid, parse_pipeline
+from gridpipe_schemas.pipeline import GridPipeline, PipelineInvalid, moved_reads, parse_pipeline
 
 log = logging.getLogger("gridpipe_operator.reconcile")
 TOPIC = TOPIC_API[:3]
@@ -258,7 +259,8 @@ def _reconcile_locked(op: Operator, body: dict[str, Any], check_externals: bool)
         schema_registry_url=connections.schema_registry_url,
         s3_endpoint=connections.s3.endpoint,
     )
-    live, apply_errors = _apply_all(op, render_children(pipeline, owner, platform))
+    deployed = _deployed_reads(op, owner, pipeline)
+    live, apply_errors = _apply_all(op, render_children(pipeline, owner, platform, deployed))
     schemas, storage = _known_externals(op, body, generation, check_externals)
     observed = Observed(
         generation=generation,
@@ -280,6 +282,27 @@ def _reconcile_locked(op: Operator, body: dict[str, Any], check_externals: bool)
     if apply_errors:
         raise RetryLater("; ".join(apply_errors))
     return status
+
+
+def _deployed_reads(op: Operator, owner: Owner, pipeline: GridPipeline) -> dict[str, str] | None:
+    """The restored reads of the job the Flink operator last deployed for this pipeline; logs when the spec moved
+    one of them to another topic, for which the job restarts without its state (``render.upgrade_mode``)."""
+    name = flink_deployment_name(owner.name)
+    try:
+        flink = op.kube.get(FLINK, owner.namespace, name)
+    except Exception as error:  # without it a moved read could be restored: apply nothing until it can be read
+        raise RetryLater(f"FlinkDeployment {name}: {api_message(error)}") from error
+    deployed = deployed_reads(flink)
+    moved = moved_reads(deployed, pipeline) if deployed is not None else {}
+    if moved:
+        log.warning(
+            "a read of the job moved to another topic: the job restarts without its state",
+            extra={
+                "pipeline": f"{owner.namespace}/{owner.name}",
+                "moved": {read: f"{old} -> {new}" for read, (old, new) in moved.items()},
+            },
+        )
+    return deployed
 
 
 def _known_externals(op: Operator, body: dict[str, Any], generation: int, check: bool) -> tuple[Outcome, Outcome]:

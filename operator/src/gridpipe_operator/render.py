@@ -7,6 +7,7 @@ more, so fields other controllers own (status, defaults the Flink operator fills
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,6 +18,9 @@ from gridpipe_schemas.pipeline import (
     GridPipeline,
     GridPipelineSpec,
     fields_not_for_the_job,
+    moved_reads,
+    parse_pipeline,
+    restored_reads,
 )
 
 FIELD_MANAGER = "gridpipe-operator"
@@ -219,7 +223,32 @@ def flink_deployment_name(owner_name: str) -> str:
     return owner_name
 
 
-def render_flink_deployment(pipeline: GridPipeline, owner: Owner, platform: Platform) -> Child:
+def deployed_reads(flink_deployment: Mapping[str, Any] | None) -> dict[str, str] | None:
+    """The restored reads (``restored_reads``) of the job the Flink operator last deployed, from the spec it records
+    in ``status.reconciliationStatus.lastReconciledSpec`` (``{"spec": ..., "resource_metadata": ...}``, or the bare
+    spec in its older format); None when nothing was deployed yet or the record cannot be read."""
+    status = (flink_deployment or {}).get("status") or {}
+    text = (status.get("reconciliationStatus") or {}).get("lastReconciledSpec")
+    try:
+        recorded = json.loads(text) if text else None
+        spec = recorded.get("spec", recorded) if isinstance(recorded, dict) else None
+        args = spec["job"]["args"] if isinstance(spec, dict) else []
+        return restored_reads(parse_pipeline(json.loads(args[args.index("--pipeline-json") + 1])))
+    except (ValueError, KeyError, IndexError, TypeError):  # PipelineInvalid is a ValueError
+        return None
+
+
+def upgrade_mode(pipeline: GridPipeline, deployed: Mapping[str, str] | None) -> str:
+    """``savepoint`` (a change restarts the job with its state), except ``stateless`` while the change the Flink
+    operator is to deploy moves a restored read of the deployed job to another topic (``moved_reads``): the job then
+    starts afresh on the new topic (from ``spec.source.startFrom``) and its windows fill again. ``upgradeMode`` itself
+    is no change to the Flink operator (``@SpecDiff(IGNORE)``), so going back to ``savepoint`` restarts nothing."""
+    return "stateless" if deployed is not None and moved_reads(deployed, pipeline) else "savepoint"
+
+
+def render_flink_deployment(
+    pipeline: GridPipeline, owner: Owner, platform: Platform, deployed: Mapping[str, str] | None = None
+) -> Child:
     group, version, plural, kind = FLINK_API
     flink = pipeline.spec.flink
     metadata = _metadata(owner, flink_deployment_name(owner.name), "job")
@@ -240,7 +269,7 @@ def render_flink_deployment(pipeline: GridPipeline, owner: Owner, platform: Plat
             "entryClass": PYTHON_DRIVER,
             "args": job_args(pipeline, platform),
             "parallelism": flink.parallelism,
-            "upgradeMode": "savepoint",
+            "upgradeMode": upgrade_mode(pipeline, deployed),
             # A spec change that removes operators (a z-score field, a sink) must still restore the savepoint.
             "allowNonRestoredState": True,
             "state": "running",
@@ -251,7 +280,10 @@ def render_flink_deployment(pipeline: GridPipeline, owner: Owner, platform: Plat
     )
 
 
-def render_children(pipeline: GridPipeline, owner: Owner, platform: Platform) -> list[Child]:
-    """Every child the pipeline should have: its three KafkaTopics, then its FlinkDeployment."""
+def render_children(
+    pipeline: GridPipeline, owner: Owner, platform: Platform, deployed: Mapping[str, str] | None = None
+) -> list[Child]:
+    """Every child the pipeline should have: its three KafkaTopics, then its FlinkDeployment. ``deployed`` are the
+    restored reads of the job the Flink operator last deployed (``deployed_reads``): they decide how it upgrades."""
     topics = [render_topic(owner, role, platform) for role in topic_roles(pipeline)]
-    return [*topics, render_flink_deployment(pipeline, owner, platform)]
+    return [*topics, render_flink_deployment(pipeline, owner, platform, deployed)]

@@ -321,6 +321,32 @@ class GridPipeline(BaseModel):
     spec: GridPipelineSpec
 
 
+def restored_reads(pipeline: GridPipeline) -> dict[str, str]:
+    """The Kafka reads of the pipeline's job whose positions a savepoint holds, by the source that reads them: the
+    source topic (the alert path's and the archive's reads), and the anomalies topic when the grid archive reads its
+    alerts back from it."""
+    spec = pipeline.spec
+    reads = {"source": spec.source.topic}
+    if spec.profile == "grid" and spec.sinks.archive.enabled:
+        reads["archived alerts"] = spec.outputs.anomalies_topic
+    return reads
+
+
+def moved_reads(before: Mapping[str, str], after: GridPipeline) -> dict[str, tuple[str, str]]:
+    """The reads of ``after`` that the running job, whose reads were ``before``, had on another topic:
+    {read: (old topic, new topic)}.
+
+    Flink's Kafka source restores the partitions in its state whatever topic its table names now (by design,
+    FLINK-34089), so a job restored from a savepoint after such a change would go on reading the old topic beside the
+    new one: such a change must start the job without its state. A read the running job did not have restores
+    nothing, so it is no move."""
+    return {
+        read: (before[read], topic)
+        for read, topic in restored_reads(after).items()
+        if read in before and before[read] != topic
+    }
+
+
 def model_classes(annotation: Any) -> list[type[Model]]:
     """The Model classes an annotation holds, directly or inside Optional / list."""
     if isinstance(annotation, type) and issubclass(annotation, Model):
