@@ -6,12 +6,14 @@ import hashlib
 import itertools
 import json
 import time
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
 from gridpipe_generator.run import Generator, GeneratorConfig, build_stream
+from gridpipe_jobs import flinkrest
 from gridpipe_schemas.pipeline import parse_pipeline
 from gridpipe_schemas.subjects import PipelineKind
 from gridpipe_schemas.topics import create_missing_topics
@@ -231,3 +233,32 @@ def test_a_dead_letter_topic_refusing_writes_neither_stops_alerts_nor_loses_lett
     values = sorted(letter["original_value"] for letter in decode_avro(local_stack, messages))
     assert values == sorted(v for _, v in bad), "every letter arrives, once"
     _assert_running_without_restarts(local_stack, running.job_id)
+
+
+def test_letters_kafka_refused_survive_a_restart_from_a_savepoint_and_arrive_once(
+    local_stack: StackConfig, run_pipeline: Any, tmp_path: Path
+) -> None:
+    """The letters the writer still holds are its checkpointed state: a job stopped with a savepoint while the
+    dead-letter topic refuses them, and restarted from it, sends them once the topic takes them, each once."""
+    document = grid_document(unique("grid-dlq-restart"))
+    running: RunningPipeline = run_pipeline(document)
+    spec = parse_pipeline(document).spec
+    dlq = spec.outputs.dead_letter_topic
+    _set_topic_config(local_stack, dlq, "cleanup.policy", "compact")  # refuses the keyless letters
+    bad: list[tuple[bytes | None, bytes]] = [(None, f"not avro, before the restart {i}".encode()) for i in range(5)]
+    _produce(local_stack, spec.source.topic, bad)
+    assert _wait_for_metric(local_stack, "deadLettersPending", running.job_id, len(bad)) == len(bad)
+
+    savepoint = flinkrest.stop_with_savepoint(local_stack.flink_url, running.job_id, (tmp_path / "sp").as_uri())
+    restored: RunningPipeline = run_pipeline(document, restore_from=savepoint)
+    assert _wait_for_metric(local_stack, "deadLettersPending", restored.job_id, len(bad)) == len(bad), (
+        "the restored writer holds the letters again"
+    )
+    assert consume(local_stack, dlq, idle=2, timeout=5) == []
+
+    _set_topic_config(local_stack, dlq, "cleanup.policy", "delete")
+    consume(local_stack, dlq, expect=len(bad), timeout=90)
+    messages = consume(local_stack, dlq, idle=5, timeout=60)
+    values = sorted(letter["original_value"] for letter in decode_avro(local_stack, messages))
+    assert values == sorted(v for _, v in bad), "every letter arrives, once"
+    _assert_running_without_restarts(local_stack, restored.job_id)
