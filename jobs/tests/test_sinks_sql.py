@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from gridpipe_jobs.flinkrest import root_cause
 from gridpipe_jobs.job import _pipeline_from_args, checkpoint_timeout_ms, job_config, reads_of
 from gridpipe_jobs.sinks import InfluxEndpoint, archive_path, event_columns, influx_columns
 from gridpipe_jobs.sql.common import JobSql, Wiring
@@ -227,3 +228,19 @@ def test_a_job_names_its_restored_reads_in_its_global_job_parameters() -> None:
     assert reads_of(dict([job_config(rocket, Path("f.jar"))["pipeline.global-job-parameters"].split(":")])) == {
         "source": rocket.spec.source.topic
     }
+
+
+def test_a_failure_the_flink_rest_api_reports_is_cut_to_its_root_cause() -> None:
+    trace = (
+        "java.util.concurrent.CompletionException: wrapped\n\tat a.b(C.java:1)\n"
+        "Caused by: org.apache.flink.runtime.checkpoint.CheckpointException: Not all required tasks are currently "
+        "running.\n\tat d.e(F.java:2)\n"
+    )
+    failure = {"class": "java.util.concurrent.CompletionException", "stack-trace": trace, "serialized-throwable": "rO0"}
+    assert root_cause(failure) == (
+        "org.apache.flink.runtime.checkpoint.CheckpointException: Not all required tasks are currently running."
+    )
+    assert root_cause({"stack-trace": "java.io.IOException: disk full\n\tat x.y(Z.java:3)"}) == (
+        "java.io.IOException: disk full"
+    )
+    assert root_cause("no trace") == "no trace"

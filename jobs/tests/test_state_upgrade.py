@@ -195,6 +195,10 @@ def test_gridctl_run_replace_keeps_the_windows_unless_the_source_topic_moved(
         document["spec"]["detection"]["zscore"]["threshold"] = 3.5
         replaced = _gridctl_run(local_stack, document, file, "--replace")
         assert f"stopped the previous job {first_job} with a savepoint" in replaced
+        again = _gridctl_run(local_stack, document, file, "--replace")  # the windows survive a second restore too
+        savepoints = local_stack.data_dir / "flink" / "savepoints" / pipeline.metadata.name
+        kept = [path.name for path in savepoints.iterdir()]
+        assert len(kept) == 1 and kept[0] in again, "only the savepoint the running job restored is kept"
         events = _surge_alerts(local_stack, spec, schema_id)
         assert [event["window"]["count"] for event in events] == [READINGS_PER_METER] * METERS
         assert {event["threshold_used"] for event in events} == {3.5}

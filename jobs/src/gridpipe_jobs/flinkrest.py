@@ -39,6 +39,12 @@ def job_parameters(flink_url: str, job_id: str) -> dict[str, str]:
     return dict(response.json().get("execution-config", {}).get("user-config") or {})
 
 
+def cluster_setting(flink_url: str, key: str) -> str | None:
+    """A setting of the cluster's JobManager configuration, if it is set."""
+    response = _request("GET", f"{flink_url}/jobmanager/config", timeout=5)
+    return next((str(entry["value"]) for entry in response.json() if entry.get("key") == key), None)
+
+
 def job_state(flink_url: str, job_id: str) -> str:
     response = _request("GET", f"{flink_url}/jobs/{job_id}", timeout=5)
     return str(response.json()["state"])
@@ -150,6 +156,16 @@ def cancel(flink_url: str, job_id: str) -> None:
     _request("PATCH", f"{flink_url}/jobs/{job_id}?mode=cancel", timeout=10)
 
 
+def root_cause(failure: object) -> str:
+    """The innermost cause of a failure the REST API reports (its ``stack-trace``: the last "Caused by:" line, else
+    the first line), one line instead of a Java stack trace and a serialized exception."""
+    trace = failure.get("stack-trace") if isinstance(failure, dict) else None
+    if not isinstance(trace, str):
+        return str(failure)
+    causes = [line.removeprefix("Caused by: ") for line in trace.splitlines() if line.startswith("Caused by: ")]
+    return (causes or trace.splitlines() or [""])[-1 if causes else 0].strip()
+
+
 def stop_with_savepoint(flink_url: str, job_id: str, directory: str | None, timeout: float = 120) -> str:
     """Stop the job with a savepoint under ``directory`` (a URI the JobManager can write; None: the cluster's
     ``execution.checkpointing.savepoint-dir``); return its location."""
@@ -163,8 +179,9 @@ def stop_with_savepoint(flink_url: str, job_id: str, directory: str | None, time
             operation = status["operation"]
             if "location" in operation:
                 return str(operation["location"])
+            cause = root_cause(operation.get("failure-cause", operation))
             raise GridpipeError(
-                f"job {job_id} could not stop with a savepoint: {operation.get('failure-cause', operation)}",
+                f"job {job_id} could not stop with a savepoint: {cause}",
                 "read the JobManager log; the job keeps running",
             )
         time.sleep(0.5)
