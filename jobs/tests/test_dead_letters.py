@@ -205,6 +205,17 @@ def _wait_for_metric(stack: StackConfig, metric: str, job_id: str, at_least: flo
     return value
 
 
+def _take_letters_again_and_expect_each_once(
+    stack: StackConfig, dlq: str, bad: list[tuple[bytes | None, bytes]]
+) -> None:
+    """Let the dead-letter topic take keyless letters again; the letter of every record in ``bad`` arrives, once."""
+    _set_topic_config(stack, dlq, "cleanup.policy", "delete")
+    consume(stack, dlq, expect=len(bad), timeout=90)
+    messages = consume(stack, dlq, idle=5, timeout=60)
+    values = sorted(letter["original_value"] for letter in decode_avro(stack, messages))
+    assert values == sorted(v for _, v in bad), "every letter arrives, once"
+
+
 def test_a_dead_letter_topic_refusing_writes_neither_stops_alerts_nor_loses_letters(
     local_stack: StackConfig, run_pipeline: Any
 ) -> None:
@@ -227,11 +238,7 @@ def test_a_dead_letter_topic_refusing_writes_neither_stops_alerts_nor_loses_lett
     assert consume(local_stack, dlq, idle=2, timeout=5) == []
     _assert_running_without_restarts(local_stack, running.job_id)
 
-    _set_topic_config(local_stack, dlq, "cleanup.policy", "delete")
-    consume(local_stack, dlq, expect=len(bad), timeout=90)
-    messages = consume(local_stack, dlq, idle=5, timeout=60)
-    values = sorted(letter["original_value"] for letter in decode_avro(local_stack, messages))
-    assert values == sorted(v for _, v in bad), "every letter arrives, once"
+    _take_letters_again_and_expect_each_once(local_stack, dlq, bad)
     _assert_running_without_restarts(local_stack, running.job_id)
 
 
@@ -256,9 +263,5 @@ def test_letters_kafka_refused_survive_a_restart_from_a_savepoint_and_arrive_onc
     )
     assert consume(local_stack, dlq, idle=2, timeout=5) == []
 
-    _set_topic_config(local_stack, dlq, "cleanup.policy", "delete")
-    consume(local_stack, dlq, expect=len(bad), timeout=90)
-    messages = consume(local_stack, dlq, idle=5, timeout=60)
-    values = sorted(letter["original_value"] for letter in decode_avro(local_stack, messages))
-    assert values == sorted(v for _, v in bad), "every letter arrives, once"
+    _take_letters_again_and_expect_each_once(local_stack, dlq, bad)
     _assert_running_without_restarts(local_stack, restored.job_id)

@@ -28,7 +28,7 @@ from gridpipe_jobs.topics import SourceProgress
 from gridpipe_schemas.catalog import parsed_avro
 from gridpipe_schemas.pipeline import GridPipeline, parse_pipeline
 from gridpipe_stack.config import StackConfig
-from jobtesting import consume, decode_avro, grid_document, unique
+from jobtesting import cancel_quietly, consume, decode_avro, grid_document, unique
 
 pytestmark = pytest.mark.integration
 REPOSITORY = Path(__file__).resolve().parents[2]
@@ -167,12 +167,7 @@ def _gridctl_run(stack: StackConfig, document: dict[str, Any], file: Path, *flag
     file.write_text(yaml.safe_dump(document))
     app = typer.Typer()
     app.command("run")(cli.run)
-    env = {
-        "GRIDPIPE_STACK": stack.name,
-        "GRIDPIPE_PORT_BASE": str(stack.ports.base),
-        "GRIDPIPE_RUN_DIR": str(stack.run_dir),
-    }
-    result = CliRunner().invoke(app, ["-f", str(file), *flags], env=env)
+    result = CliRunner().invoke(app, ["-f", str(file), *flags], env=stack.environment())
     assert result.exit_code == 0, result.output
     return result.output
 
@@ -217,4 +212,4 @@ def test_gridctl_run_replace_keeps_the_windows_unless_the_source_topic_moved(
     finally:
         job_id = flinkrest.running_job_id(local_stack.flink_url, job_name(pipeline))
         if job_id:
-            flinkrest.cancel(local_stack.flink_url, job_id)
+            cancel_quietly(local_stack, job_id)

@@ -65,8 +65,7 @@ def _replace_running(pipeline: GridPipeline, flink_url: str, replace: bool, disc
         )
     why = _why_without_state(pipeline, reads_of(flinkrest.job_parameters(flink_url, running)), discard_state)
     if why:
-        flinkrest.cancel(flink_url, running)
-        flinkrest.wait_for_state(flink_url, running, "CANCELED", timeout=60)
+        flinkrest.cancel_and_wait(flink_url, running)
         typer.echo(f"cancelled the previous job {running}; the new job starts without its state: {why}")
         return None
     try:
@@ -194,8 +193,7 @@ def stop(name: Annotated[str, typer.Argument(help="The pipeline's metadata.name.
     running = flinkrest.running_job_id(flink_url, f"gridpipe-{name}")
     if running is None:
         _fail(f"no running job for pipeline {name} -- fix: see `{flink_url}/#/overview` for what runs")
-    flinkrest.cancel(flink_url, running)
-    flinkrest.wait_for_state(flink_url, running, "CANCELED", timeout=60)
+    flinkrest.cancel_and_wait(flink_url, running)
     typer.echo(f"stopped gridpipe-{name} (Flink job {running})")
 
 

@@ -156,14 +156,23 @@ def cancel(flink_url: str, job_id: str) -> None:
     _request("PATCH", f"{flink_url}/jobs/{job_id}?mode=cancel", timeout=10)
 
 
+def cancel_and_wait(flink_url: str, job_id: str, timeout: float = 60) -> None:
+    """Cancel the job and wait until Flink calls it CANCELED."""
+    cancel(flink_url, job_id)
+    wait_for_state(flink_url, job_id, "CANCELED", timeout=timeout)
+
+
 def root_cause(failure: object) -> str:
     """The innermost cause of a failure the REST API reports (its ``stack-trace``: the last "Caused by:" line, else
     the first line), one line instead of a Java stack trace and a serialized exception."""
     trace = failure.get("stack-trace") if isinstance(failure, dict) else None
     if not isinstance(trace, str):
         return str(failure)
-    causes = [line.removeprefix("Caused by: ") for line in trace.splitlines() if line.startswith("Caused by: ")]
-    return (causes or trace.splitlines() or [""])[-1 if causes else 0].strip()
+    lines = trace.splitlines()
+    causes = [line.removeprefix("Caused by: ") for line in lines if line.startswith("Caused by: ")]
+    if causes:
+        return causes[-1].strip()
+    return lines[0].strip() if lines else ""
 
 
 def stop_with_savepoint(flink_url: str, job_id: str, directory: str | None, timeout: float = 120) -> str:

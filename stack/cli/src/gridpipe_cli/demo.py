@@ -119,8 +119,7 @@ def _stop_demo(cfg: StackConfig) -> None:
         if running is None:
             typer.echo(f"{job} was not running")
             continue
-        flinkrest.cancel(cfg.flink_url, running)
-        flinkrest.wait_for_state(cfg.flink_url, running, "CANCELED", timeout=60)
+        flinkrest.cancel_and_wait(cfg.flink_url, running)
         typer.echo(f"stopped {job} (Flink job {running})")
 
 

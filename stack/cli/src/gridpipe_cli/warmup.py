@@ -99,11 +99,6 @@ def _fill(pipeline: GridPipeline, endpoints: ServiceEndpoints, events: int, echo
         )
 
 
-def _cancel(flink_url: str, job_id: str) -> None:
-    flinkrest.cancel(flink_url, job_id)
-    flinkrest.wait_for_state(flink_url, job_id, "CANCELED", timeout=60)
-
-
 def _remove_data(pipeline: GridPipeline, endpoints: ServiceEndpoints) -> None:
     """The warm-up's topics and archive files; its InfluxDB points expire with the bucket's 1 h retention."""
     delete_topics(endpoints.kafka_bootstrap, sorted(wanted_topics(pipeline)))
@@ -119,7 +114,7 @@ def warm_up(events: int = DEFAULT_EVENTS, echo: Callable[[str], None] = print) -
     pipeline = warmup_pipeline()
     flink_url = endpoints.flink_url
     if leftover := flinkrest.running_job_id(flink_url, JOB_NAME):
-        _cancel(flink_url, leftover)  # an earlier warm-up that was interrupted
+        flinkrest.cancel_and_wait(flink_url, leftover)  # an earlier warm-up that was interrupted
     _remove_data(pipeline, endpoints)
     ensure_topics(pipeline, endpoints.kafka_bootstrap)
     ensure_pipeline_resources(pipeline, endpoints, lambda _line: None)
@@ -140,7 +135,7 @@ def warm_up(events: int = DEFAULT_EVENTS, echo: Callable[[str], None] = print) -
         started = time.monotonic()
         replay_s = _wait_until_checkpointed(pipeline, endpoints.kafka_bootstrap, flink_url, job_id, echo)
     finally:
-        _cancel(flink_url, job_id)
+        flinkrest.cancel_and_wait(flink_url, job_id)
         _remove_data(pipeline, endpoints)
     return {
         "fill_s": round(filled - began, 1),
