@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, NoReturn
@@ -17,11 +18,12 @@ from gridpipe_jobs.functions_jar import FunctionsJarError, functions_jar
 from gridpipe_jobs.job import (
     BOOTSTRAP_ENV,
     Endpoints,
+    PreparedJob,
     bootstrap_servers,
     job_name,
     offline_wiring,
+    prepare,
     reads_of,
-    submit,
 )
 from gridpipe_jobs.pipeline_resources import ensure_pipeline_resources
 from gridpipe_jobs.sinks import InfluxEndpoint, archive_path
@@ -49,20 +51,23 @@ def remote_execution(flink_url: str) -> dict[str, str]:
     return {"execution.target": "remote", "rest.address": rest.hostname or "", "rest.port": str(rest.port or 8081)}
 
 
-def _replace_running(pipeline: GridPipeline, flink_url: str, replace: bool, discard_state: bool) -> str | None:
-    """Take the place of the pipeline's running job, if there is one; return the savepoint the new job restores.
-
-    As the operator does on Kubernetes, the running job stops with a savepoint and the new one restores it (z-score
-    windows, Kafka positions, the archive's progress), unless the spec moved one of its restored reads to another
-    topic (``moved_reads``) or ``discard_state``: then the job is cancelled and the new one starts afresh."""
+def _running_job(pipeline: GridPipeline, flink_url: str, replace: bool) -> str | None:
+    """The pipeline's running job, which ``replace`` allows this run to take the place of; None if none runs."""
     running = flinkrest.running_job_id(flink_url, job_name(pipeline))
-    if running is None:
-        return None
-    if not replace:
+    if running is not None and not replace:
         _fail(
             f"{job_name(pipeline)} already runs as Flink job {running} -- fix: add --replace to restart it "
             f"with this definition, or `gridctl stop {pipeline.metadata.name}`"
         )
+    return running
+
+
+def _stop_running(pipeline: GridPipeline, flink_url: str, running: str, discard_state: bool) -> str | None:
+    """Stop the running job whose place the pipeline's new job takes; return the savepoint the new job restores.
+
+    As the operator does on Kubernetes, the running job stops with a savepoint and the new one restores it (z-score
+    windows, Kafka positions, the archive's progress), unless the spec moved one of its restored reads to another
+    topic (``moved_reads``) or ``discard_state``: then the job is cancelled and the new one starts afresh."""
     why = _why_without_state(pipeline, reads_of(flinkrest.job_parameters(flink_url, running)), discard_state)
     if why:
         flinkrest.cancel_and_wait(flink_url, running)
@@ -78,6 +83,21 @@ def _replace_running(pipeline: GridPipeline, flink_url: str, replace: bool, disc
         )
     typer.echo(f"stopped the previous job {running} with a savepoint; the new job restores its state from {savepoint}")
     return savepoint
+
+
+def _start(job: PreparedJob, flink_url: str, restore_from: str | None) -> str:
+    """Submit the prepared job, restoring the savepoint ``restore_from`` if given; return its id once it runs."""
+    try:
+        job_id = job.execute({"execution.state-recovery.path": restore_from} if restore_from else {})
+        flinkrest.wait_for_state(flink_url, job_id, "RUNNING", timeout=120)
+    except GridpipeError as error:
+        if restore_from:
+            _fail(
+                f"{error.cause}; it was to restore the previous job's savepoint {restore_from} -- fix: "
+                f"{error.fix}, or run again with --replace --discard-state to start without that state"
+            )
+        raise
+    return job_id
 
 
 def _savepoints_of(pipeline: GridPipeline, flink_url: str) -> str | None:
@@ -158,27 +178,25 @@ def run(
             typer.echo(f"created topics: {', '.join(created)}")
         ensure_pipeline_resources(pipeline, endpoints, typer.echo)
         functions_jar()
-        restore_from = _replace_running(pipeline, endpoints.flink_url, replace, discard_state)
-        typer.echo(f"{file}: valid; submitting {job_name(pipeline)} to Flink at {endpoints.flink_url}…")
-        restore = {"execution.state-recovery.path": restore_from} if restore_from else {}
-        try:
-            job_id = submit(
-                pipeline,
-                Endpoints(bootstrap, endpoints.registry_url, InfluxEndpoint.for_endpoints(endpoints, os.environ)),
-                {**remote_execution(endpoints.flink_url), **restore},
-            )
-            flinkrest.wait_for_state(endpoints.flink_url, job_id, "RUNNING", timeout=120)
-        except GridpipeError as error:
-            if restore_from:
-                _fail(
-                    f"{error.cause}; it was to restore the previous job's savepoint {restore_from} -- fix: "
-                    f"{error.fix}, or run again with --replace --discard-state to start without that state"
-                )
-            raise
-        took = flinkrest.wait_for_tasks_running(endpoints.flink_url, job_id, timeout=120)
+        flink_url = endpoints.flink_url
+        running = _running_job(pipeline, flink_url, replace)
+        typer.echo(f"{file}: valid; planning {job_name(pipeline)}…")
+        influxdb = InfluxEndpoint.for_endpoints(endpoints, os.environ)
+        job = prepare(pipeline, Endpoints(bootstrap, endpoints.registry_url, influxdb), remote_execution(flink_url))
+        restore_from = None
+        if running is not None:
+            job.warm()  # while the running job still runs: what is left to do once it stops is the shorter
+            restore_from = _stop_running(pipeline, flink_url, running, discard_state)
+        stopped = time.monotonic()
+        typer.echo(f"submitting {job_name(pipeline)} to Flink at {flink_url}…")
+        job_id = _start(job, flink_url, restore_from)
+        took = flinkrest.wait_for_tasks_running(flink_url, job_id, timeout=120)
         if restore_from:
             _prune_savepoints(restore_from)
-        typer.echo(f"every task of {job_name(pipeline)} is running ({took:.1f}s after the job was scheduled)")
+        without_job = f"; the pipeline was without a job for {time.monotonic() - stopped:.1f}s" if running else ""
+        typer.echo(
+            f"every task of {job_name(pipeline)} is running ({took:.1f}s after the job was scheduled{without_job})"
+        )
     except PipelineInvalid as invalid:
         typer.echo(f"error: {invalid}", err=True)
         raise typer.Exit(2) from invalid
