@@ -186,6 +186,7 @@ def run(
         restore_from = None
         if running is not None:
             job.warm()  # while the running job still runs: what is left to do once it stops is the shorter
+            typer.echo(f"planned; now stopping the running job {running} (it runs until then)…")
             restore_from = _stop_running(pipeline, flink_url, running, discard_state)
         stopped = time.monotonic()
         typer.echo(f"submitting {job_name(pipeline)} to Flink at {flink_url}…")
