@@ -10,6 +10,7 @@ from pathlib import Path
 
 import httpx
 
+from gridpipe_cli.demo import GENERATORS, stop_generator
 from gridpipe_generator.run import Generator, GeneratorConfig
 from gridpipe_jobs import flinkrest
 from gridpipe_jobs.job import Endpoints
@@ -52,9 +53,12 @@ def unique(prefix: str) -> str:
 
 
 def quiet_cluster(stack: StackConfig) -> list[str]:
-    """Cancel every running job so a benchmark has the machine to itself; return what was cancelled."""
+    """Cancel every running job, and stop the demo's generators (`gridctl demo`), so that a benchmark has the machine
+    to itself; return what was stopped."""
+    cancelled = [
+        f"demo generator ({profile})" for profile in GENERATORS if stop_generator(stack, profile).endswith(" stopped")
+    ]
     jobs = httpx.get(f"{stack.flink_url}/jobs/overview", timeout=10).json()["jobs"]
-    cancelled = []
     for job in jobs:
         if job["state"] == "RUNNING":
             flinkrest.cancel(stack.flink_url, job["jid"])
