@@ -10,7 +10,7 @@ from pathlib import Path
 
 import httpx
 
-from gridpipe_cli.demo import GENERATORS, stop_generator
+from gridpipe_cli.demo import GENERATORS, end_generator
 from gridpipe_generator.run import Generator, GeneratorConfig
 from gridpipe_jobs import flinkrest
 from gridpipe_jobs.job import Endpoints
@@ -55,9 +55,7 @@ def unique(prefix: str) -> str:
 def quiet_cluster(stack: StackConfig) -> list[str]:
     """Cancel every running job, and stop the demo's generators (`gridctl demo`), so that a benchmark has the machine
     to itself; return what was stopped."""
-    cancelled = [
-        f"demo generator ({profile})" for profile in GENERATORS if stop_generator(stack, profile).endswith(" stopped")
-    ]
+    cancelled = [f"demo generator ({profile})" for profile in GENERATORS if end_generator(stack, profile)]
     jobs = httpx.get(f"{stack.flink_url}/jobs/overview", timeout=10).json()["jobs"]
     for job in jobs:
         if job["state"] == "RUNNING":

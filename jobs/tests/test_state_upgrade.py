@@ -190,7 +190,7 @@ def test_gridctl_run_replace_keeps_the_windows_unless_the_source_topic_moved(
         document["spec"]["detection"]["zscore"]["threshold"] = 3.5
         replaced = _gridctl_run(local_stack, document, file, "--replace")
         assert f"stopped the previous job {first_job} with a savepoint" in replaced
-        assert "the pipeline was without a job for" in replaced, "the new job was planned before the old one stopped"
+        assert "the pipeline was without a job for" in replaced, "a replace says how long the pipeline had no job"
         again = _gridctl_run(local_stack, document, file, "--replace")  # the windows survive a second restore too
         savepoints = local_stack.data_dir / "flink" / "savepoints" / pipeline.metadata.name
         kept = [path.name for path in savepoints.iterdir()]

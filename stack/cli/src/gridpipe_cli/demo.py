@@ -94,12 +94,20 @@ def _start_generator(cfg: StackConfig, profile: str) -> str:
 
 
 def stop_generator(cfg: StackConfig, profile: str, grace: float = 10.0) -> str:
-    """Stop the demo's generator of ``profile`` (TERM, then KILL after ``grace`` seconds) and forget its pid."""
+    """Stop the demo's generator of ``profile`` (`end_generator`); say what happened."""
+    if end_generator(cfg, profile, grace):
+        return f"generator ({profile}) stopped"
+    return f"generator ({profile}) was not running"
+
+
+def end_generator(cfg: StackConfig, profile: str, grace: float = 10.0) -> bool:
+    """Stop the demo's generator of ``profile`` (TERM, then KILL after ``grace`` seconds) and forget its pid; return
+    whether one was running."""
     pid_file = cfg.run_dir / f"generator-{profile}.pid"
     pid = _recorded_generator(pid_file)
     pid_file.unlink(missing_ok=True)
     if pid is None:
-        return f"generator ({profile}) was not running"
+        return False
     with contextlib.suppress(ProcessLookupError):  # it may end by itself meanwhile
         os.killpg(pid, signal.SIGTERM)  # it leads its own session (start_new_session), so this is only the generator
         deadline = time.monotonic() + grace
@@ -107,7 +115,7 @@ def stop_generator(cfg: StackConfig, profile: str, grace: float = 10.0) -> str:
             time.sleep(0.1)
         if is_generator(pid):
             os.killpg(pid, signal.SIGKILL)
-    return f"generator ({profile}) stopped"
+    return True
 
 
 def _stop_demo(cfg: StackConfig) -> None:
